@@ -1,0 +1,1 @@
+"""Encoders, fusion heads and the multimodal wrapper of the two reproduced papers."""

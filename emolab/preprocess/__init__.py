@@ -1,0 +1,1 @@
+"""Preprocessing: physiological signals (MNE) and faces (mediapipe)."""

@@ -1,0 +1,1 @@
+"""Trainers, evaluation protocols and metrics."""
