@@ -36,6 +36,16 @@ DATASET_SHAPES = {
 MODALITY_SETS = [("face", "bio"), ("face",), ("bio",)]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Run these small models on one thread: on a shared 2-core machine, two OpenMP threads
+    competing with other processes make tiny batches several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _inputs(batch: int, n_chans: int, n_frames: int, *, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {
