@@ -66,7 +66,8 @@ class FaceConfig:
         Side of the square crop in pixels (both papers: 64).
     keep_blendshapes : bool
         Keep MediaPipe's 52 blendshape scores per frame as an extra feature (ours; the papers use
-        pixels only).  When False, ``FaceWindows.blendshapes`` is all zeros.
+        pixels only).  When False, the blendshape model is not run (about 8 % faster) and
+        ``FaceWindows.blendshapes`` is all zeros.
     eye_y : float
         Height of the eye line in the crop, as a fraction of ``size`` from the top (ours: 0.36
         leaves the brows, mouth and chin inside a 64-pixel crop).
@@ -74,6 +75,8 @@ class FaceConfig:
         Distance between the eye centres as a fraction of ``size`` (ours: 0.34).
     min_detection_confidence : float
         Face detector threshold (MediaPipe's default 0.5).
+    video_backend : str
+        Which OpenCV reader decodes the video (see the comment on the field; ours).
     duration_tolerance_s : float or None
         A video whose duration differs from ``offset_s + n_windows * window_s`` by more than this
         is reported as a mismatch.  ``None``: only a video too short to cover every window is
@@ -87,8 +90,17 @@ class FaceConfig:
     eye_distance: float = 0.34
     min_detection_confidence: float = 0.5
     duration_tolerance_s: float | None = 1.0
+    # "auto": OpenCV's own MJPEG reader for MJPG-in-AVI files (its grab() only demuxes, so skipped
+    # frames cost nothing; FFmpeg's grab() decodes every frame), FFmpeg for everything else.
+    # "ffmpeg" or "mjpeg" force one reader.  Both decode the same JPEGs; pixel values may differ
+    # by a few levels between the two decoders.
+    video_backend: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.video_backend not in ("auto", "ffmpeg", "mjpeg"):
+            raise ValueError(
+                f"FaceConfig.video_backend must be 'auto', 'ffmpeg' or 'mjpeg', got {self.video_backend!r}"
+            )
         if self.fps <= 0:
             raise ValueError(f"FaceConfig.fps must be > 0, got {self.fps}")
         if self.size < 8:
@@ -111,6 +123,7 @@ class FaceVideoStats:
     """
 
     video: str
+    backend: str
     video_fps: float
     n_video_frames: int
     video_duration_s: float
@@ -247,9 +260,23 @@ def align_face(rgb: np.ndarray, landmarks: np.ndarray, config: FaceConfig) -> np
 # ----------------------------------------------------------------------------------- one video
 
 
-def _open_video(path: Path) -> cv2.VideoCapture:
-    """Open a video with OpenCV (a separate function so tests can count its calls)."""
-    return cv2.VideoCapture(str(path))
+def _fourcc(cap: cv2.VideoCapture) -> str:
+    code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+
+
+def _open_video(path: Path, backend: str = "auto") -> cv2.VideoCapture:
+    """Open a video with the OpenCV reader ``backend`` names (see :class:`FaceConfig`)."""
+    if backend == "mjpeg":
+        return cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if backend == "auto" and cap.isOpened() and _fourcc(cap).upper() == "MJPG" and path.suffix.lower() == ".avi":
+        mjpeg = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+        if mjpeg.isOpened():
+            cap.release()
+            return mjpeg
+        logger.debug("%s: OpenCV's MJPEG reader cannot open it; decoding with FFmpeg", path)
+    return cap
 
 
 def _video_fps(cap: cv2.VideoCapture, path: Path) -> tuple[float, int]:
@@ -310,19 +337,27 @@ def extract_face_windows(
         raise ValueError(f"n_windows must be >= 0, got {n_windows}")
     with use_log_level(verbose):
         if landmarker is None:
-            with FaceLandmarker(min_detection_confidence=config.min_detection_confidence) as lm:
+            with FaceLandmarker(
+                min_detection_confidence=config.min_detection_confidence, blendshapes=config.keep_blendshapes
+            ) as lm:
                 return _extract(path, n_windows, window_s, offset_s, config, lm)
+        if config.keep_blendshapes and not landmarker.blendshapes:
+            raise ValueError(
+                "FaceConfig.keep_blendshapes is True but the landmarker was opened with "
+                "blendshapes=False; open it with blendshapes=True or set keep_blendshapes=False"
+            )
         return _extract(path, n_windows, window_s, offset_s, config, landmarker)
 
 
 def _extract(
     path: Path, n_windows: int, window_s: float, offset_s: float, config: FaceConfig, lm: FaceLandmarker
 ) -> FaceWindows:
-    cap = _open_video(path)
+    cap = _open_video(path, config.video_backend)
     try:
         if not cap.isOpened():
             raise ValueError(f"{path}: OpenCV cannot open this video (corrupted or unknown codec)")
         video_fps, n_video_frames = _video_fps(cap, path)
+        backend = cap.getBackendName()
         schedule = frame_schedule(
             video_fps=video_fps, fps=config.fps, n_windows=n_windows, window_s=window_s, offset_s=offset_s
         )  # (n_windows, T) frame indices
@@ -376,14 +411,14 @@ def _extract(
 
     frame_index = np.where(decoded, schedule, -1)
     stats = _stats(
-        path, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
+        path, backend, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
         n_grabbed, n_decoded, detected, valid,
     )  # fmt: skip
     return FaceWindows(frames, blend, detected, valid, frame_index, stats, config)
 
 
 def _stats(
-    path, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
+    path, backend, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
     n_grabbed, n_decoded, detected, valid,
 ) -> FaceVideoStats:  # fmt: skip
     duration = n_video_frames / video_fps if n_video_frames > 0 else n_grabbed / video_fps
@@ -394,6 +429,7 @@ def _stats(
     n_detected = int(detected.sum())
     stats = FaceVideoStats(
         video=str(path),
+        backend=backend,
         video_fps=video_fps,
         n_video_frames=n_video_frames,
         video_duration_s=round(duration, 4),
@@ -440,13 +476,15 @@ def detection_table(results: Sequence[FaceWindows | FaceVideoStats]):
 _WORKER_LANDMARKER: FaceLandmarker | None = None
 
 
-def _worker_init(min_detection_confidence: float, log_level: int) -> None:
+def _worker_init(min_detection_confidence: float, blendshapes: bool, log_level: int) -> None:
     """Open one landmarker per worker process, closed by multiprocessing's exit finalisers."""
     from multiprocessing import util
 
     global _WORKER_LANDMARKER
     logger.setLevel(log_level)
-    _WORKER_LANDMARKER = FaceLandmarker(min_detection_confidence=min_detection_confidence)
+    _WORKER_LANDMARKER = FaceLandmarker(
+        min_detection_confidence=min_detection_confidence, blendshapes=blendshapes
+    )
     util.Finalize(_WORKER_LANDMARKER, _WORKER_LANDMARKER.close, exitpriority=10)
 
 
@@ -507,7 +545,9 @@ def extract_many(
     with use_log_level(verbose):
         show = logger.level <= 20  # progress bar at INFO and below
         if n_jobs <= 1 or len(jobs) <= 1:
-            with FaceLandmarker(min_detection_confidence=config.min_detection_confidence) as lm:
+            with FaceLandmarker(
+                min_detection_confidence=config.min_detection_confidence, blendshapes=config.keep_blendshapes
+            ) as lm:
                 return [
                     extract_face_windows(p, n_windows=n, window_s=ws, offset_s=o, config=c, landmarker=lm)
                     for p, n, ws, o, c in tqdm(jobs, desc="face videos", unit="video", disable=not show)
@@ -519,7 +559,7 @@ def extract_many(
             max_workers=min(n_jobs, len(jobs)),
             mp_context=mp.get_context("spawn"),
             initializer=_worker_init,
-            initargs=(config.min_detection_confidence, logger.level),
+            initargs=(config.min_detection_confidence, config.keep_blendshapes, logger.level),
         ) as pool:
             return list(
                 tqdm(pool.map(_worker_run, jobs), total=len(jobs), desc="face videos", unit="video", disable=not show)
