@@ -255,6 +255,12 @@ def test_long_video_mismatch_depends_on_tolerance(face_video, landmarker):
     assert extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker).stats.duration_mismatch
     cfg = FaceConfig(duration_tolerance_s=None)  # MAHNOB: longer videos are expected
     assert not extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker).stats.duration_mismatch
+    # fewer windows than the trial has, on purpose: compare with the trial's length instead
+    cfg = FaceConfig(duration_tolerance_s=0.5)
+    fw = extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker, expected_duration_s=2.0)
+    assert not fw.stats.duration_mismatch and fw.stats.expected_duration_s == 2.0
+    fw = extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker, expected_duration_s=3.0)
+    assert fw.stats.duration_mismatch
 
 
 def test_offset_shifts_windows(face_video, landmarker):
@@ -300,5 +306,7 @@ def test_extract_many_workers_match_serial(face_video, blank_video):
         np.testing.assert_array_equal(a.valid, b.valid)
         assert a.stats == b.stats
     assert [fw.n_windows for fw in serial] == [2, 3]
+    shorter = extract_many([face_video, blank_video], n_windows=1, config=cfg, expected_duration_s=[2.0, 3.0], verbose=False)
+    assert [fw.stats.duration_mismatch for fw in shorter] == [False, False]
     with pytest.raises(ValueError, match="n_windows has 1 entries for 2 videos"):
         extract_many([face_video, blank_video], n_windows=[2], config=cfg)

@@ -298,6 +298,7 @@ def extract_face_windows(
     offset_s: float = 0.0,
     config: FaceConfig | None = None,
     landmarker: FaceLandmarker | None = None,
+    expected_duration_s: float | None = None,
     verbose: bool | str | None = None,
 ) -> FaceWindows:
     """Aligned face crops of ``video_path`` for ``n_windows`` windows of ``window_s`` seconds.
@@ -317,6 +318,10 @@ def extract_face_windows(
         Defaults to ``FaceConfig()`` (5 fps, 64×64, blendshapes kept).
     landmarker : FaceLandmarker, optional
         An open landmarker to reuse across videos; by default one is opened and closed here.
+    expected_duration_s : float, optional
+        How long the video should last, for the duration check (DEAP: 60; MAHNOB: stimulus onset
+        plus the clip length).  Default ``offset_s + n_windows * window_s``; pass the trial's
+        length when you extract fewer windows than the trial has.
 
     Returns
     -------
@@ -340,18 +345,19 @@ def extract_face_windows(
             with FaceLandmarker(
                 min_detection_confidence=config.min_detection_confidence, blendshapes=config.keep_blendshapes
             ) as lm:
-                return _extract(path, n_windows, window_s, offset_s, config, lm)
+                return _extract(path, n_windows, window_s, offset_s, config, lm, expected_duration_s)
         if config.keep_blendshapes and not landmarker.blendshapes:
             raise ValueError(
                 "FaceConfig.keep_blendshapes is True but the landmarker was opened with "
                 "blendshapes=False; open it with blendshapes=True or set keep_blendshapes=False"
             )
-        return _extract(path, n_windows, window_s, offset_s, config, landmarker)
+        return _extract(path, n_windows, window_s, offset_s, config, landmarker, expected_duration_s)
 
 
 def _extract(
-    path: Path, n_windows: int, window_s: float, offset_s: float, config: FaceConfig, lm: FaceLandmarker
-) -> FaceWindows:
+    path: Path, n_windows: int, window_s: float, offset_s: float, config: FaceConfig, lm: FaceLandmarker,
+    expected_duration_s: float | None,
+) -> FaceWindows:  # fmt: skip
     cap = _open_video(path, config.video_backend)
     try:
         if not cap.isOpened():
@@ -412,19 +418,20 @@ def _extract(
     frame_index = np.where(decoded, schedule, -1)
     stats = _stats(
         path, backend, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
-        n_grabbed, n_decoded, detected, valid,
+        n_grabbed, n_decoded, detected, valid, expected_duration_s,
     )  # fmt: skip
     return FaceWindows(frames, blend, detected, valid, frame_index, stats, config)
 
 
 def _stats(
     path, backend, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
-    n_grabbed, n_decoded, detected, valid,
+    n_grabbed, n_decoded, detected, valid, expected_duration_s,
 ) -> FaceVideoStats:  # fmt: skip
     duration = n_video_frames / video_fps if n_video_frames > 0 else n_grabbed / video_fps
-    expected = offset_s + n_windows * window_s
+    needed = offset_s + n_windows * window_s
+    expected = needed if expected_duration_s is None else float(expected_duration_s)
     tol = config.duration_tolerance_s
-    too_short = n_decoded < detected.size or duration < expected - 1.0 / video_fps
+    too_short = n_decoded < detected.size or duration < needed - 1.0 / video_fps
     mismatch = bool(too_short or (tol is not None and abs(duration - expected) > tol))
     n_detected = int(detected.sum())
     stats = FaceVideoStats(
@@ -447,9 +454,9 @@ def _stats(
     )
     if mismatch:
         logger.warning(
-            "%s: video lasts %.2f s (%d frames at %.3g fps) but %d windows of %g s from %g s need "
-            "%.2f s%s",
-            path, duration, n_video_frames, video_fps, n_windows, window_s, offset_s, expected,
+            "%s: video lasts %.2f s (%d frames at %.3g fps) but %.2f s were expected (%d windows "
+            "of %g s from %g s need %.2f s)%s",
+            path, duration, n_video_frames, video_fps, expected, n_windows, window_s, offset_s, needed,
             f"; only {n_decoded} of {detected.size} frames could be sampled" if too_short else "",
         )  # fmt: skip
     if stats.n_windows_without_face:
@@ -489,15 +496,15 @@ def _worker_init(min_detection_confidence: float, blendshapes: bool, log_level: 
 
 
 def _worker_run(args: tuple) -> FaceWindows:
-    path, n_windows, window_s, offset_s, config = args
+    path, n_windows, window_s, offset_s, config, expected = args
     return extract_face_windows(
         path, n_windows=n_windows, window_s=window_s, offset_s=offset_s, config=config,
-        landmarker=_WORKER_LANDMARKER,
+        landmarker=_WORKER_LANDMARKER, expected_duration_s=expected,
     )  # fmt: skip
 
 
 def _per_video(value, n: int, name: str) -> list:
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if value is None or isinstance(value, (int, float, np.integer, np.floating)):
         return [value] * n
     value = list(value)
     if len(value) != n:
@@ -512,6 +519,7 @@ def extract_many(
     window_s: float = 1.0,
     offset_s: float | Sequence[float] = 0.0,
     config: FaceConfig | None = None,
+    expected_duration_s: float | Sequence[float | None] | None = None,
     n_jobs: int = 1,
     verbose: bool | str | None = None,
 ) -> list[FaceWindows]:
@@ -520,7 +528,9 @@ def extract_many(
     Parameters
     ----------
     videos : sequence of path-like
-    n_windows, offset_s : one value for all videos, or one per video (MAHNOB trials differ).
+    n_windows, offset_s, expected_duration_s
+        One value for all videos, or one per video (MAHNOB trials differ); see
+        :func:`extract_face_windows`.
     n_jobs : int
         Worker processes (each opens its own landmarker; ``spawn`` start method, since
         MediaPipe's threads do not survive ``fork``).  1 runs in this process.
@@ -540,6 +550,7 @@ def extract_many(
             [window_s] * len(videos),
             _per_video(offset_s, len(videos), "offset_s"),
             [config] * len(videos),
+            _per_video(expected_duration_s, len(videos), "expected_duration_s"),
         )
     )
     with use_log_level(verbose):
@@ -549,8 +560,10 @@ def extract_many(
                 min_detection_confidence=config.min_detection_confidence, blendshapes=config.keep_blendshapes
             ) as lm:
                 return [
-                    extract_face_windows(p, n_windows=n, window_s=ws, offset_s=o, config=c, landmarker=lm)
-                    for p, n, ws, o, c in tqdm(jobs, desc="face videos", unit="video", disable=not show)
+                    extract_face_windows(
+                        p, n_windows=n, window_s=ws, offset_s=o, config=c, landmarker=lm, expected_duration_s=e
+                    )
+                    for p, n, ws, o, c, e in tqdm(jobs, desc="face videos", unit="video", disable=not show)
                 ]
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
