@@ -43,6 +43,7 @@ from sklearn.model_selection import (
     StratifiedShuffleSplit,
 )
 
+from emolab._logging import logger
 from emolab.train.config import TASK_INDEX
 
 LABEL_METHODS = ("threshold", "mean", "median")
@@ -354,4 +355,10 @@ def validation_split(
     else:
         gss = GroupShuffleSplit(n_splits=1, test_size=1 / n_val_splits, random_state=seed)
         fit, val = next(gss.split(np.zeros(len(train_idx)), groups=groups))
+    if len(val) > 2 * val_fraction * len(train_idx):
+        logger.warning(
+            "validation split grouped by %s holds %d of %d training segments (asked for %.0f %%): "
+            "the training fold has only %d %s groups; consider val_grouping='trial'",
+            grouping, len(val), len(train_idx), 100 * val_fraction, n_groups, grouping,
+        )
     return np.sort(train_idx[fit]), np.sort(train_idx[val])
