@@ -137,6 +137,10 @@ def test_labels_from_array_columns_and_stored_labels():
     assert np.array_equal(make_labels(stored, task="valence"), (meta["valence"] >= 5).astype(int))
     with pytest.raises(KeyError, match="ratings"):
         make_labels(stored, task="valence", method="median")
+    scalar = pd.DataFrame({"subject": meta["subject"], "trial": meta["trial"],
+                           "rating_arousal": meta["arousal"], "label_valence": meta["valence"] >= 5})
+    assert np.array_equal(make_labels(scalar, task="arousal", threshold=3), (meta["arousal"] >= 3).astype(int))
+    assert np.array_equal(make_labels(scalar, task="valence"), (meta["valence"] >= 5).astype(int))
 
 
 @pytest.mark.parametrize("grouping", ["trial", "subject", "segment"])

@@ -128,6 +128,14 @@ def test_same_seed_same_result_different_seed_differs():
     assert [h["train_loss"] for h in ha] != [h["train_loss"] for h in hc]
 
 
+def test_worker_processes_do_not_change_results():
+    ds = ToySegments(n_subjects=1)
+    _, h0 = _fit(_cfg(epochs=2), ds, range(32), range(32, 48))
+    _, h1 = _fit(_cfg(epochs=2, num_workers=1), ds, range(32), range(32, 48))
+    keys = ("train_loss", "val_loss", "val_accuracy")
+    assert [[h[k] for k in keys] for h in h0] == [[h[k] for k in keys] for h in h1]
+
+
 class _Kill(Exception):
     pass
 

@@ -123,8 +123,11 @@ class Fold:
 
 # --------------------------------------------------------------------------------------- labels
 def _array_column(metadata: pd.DataFrame, name: str, task: str) -> np.ndarray | None:
-    for col in (f"{name}_{task}", name if name != "ratings" else task):
-        if col in metadata.columns and not isinstance(metadata[col].iloc[0], (list, tuple, np.ndarray)):
+    """Values of ``task`` from a scalar column or from an array column (``name`` = "ratings"/"labels")."""
+    singular = name[:-1]  # "rating" / "label"
+    scalar = [f"{singular}_{task}", f"{name}_{task}"] + ([task] if name == "ratings" else [])
+    for col in scalar:
+        if col in metadata.columns:
             return metadata[col].to_numpy(dtype=float)
     if name in metadata.columns and isinstance(metadata[name].iloc[0], (list, tuple, np.ndarray)):
         return np.stack(metadata[name].to_numpy())[:, TASK_INDEX[task]].astype(float)
