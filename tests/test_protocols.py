@@ -10,6 +10,7 @@ from emolab.train.protocols import (
     PROTOCOLS,
     check_folds,
     get_protocol,
+    leakage_report,
     make_folds,
     make_labels,
     shared_groups,
@@ -170,3 +171,20 @@ def test_every_registered_protocol_builds_valid_folds(meta):
         folds = make_folds(meta, name, n_splits=3)
         check_folds(meta, folds)
         assert folds
+
+
+def test_leakage_report_counts_what_folds_share(meta):
+    paper = leakage_report(meta, make_folds(meta, "paper-segment-kfold", n_splits=4))
+    honest = leakage_report(meta, make_folds(meta, "trial-kfold", n_splits=4))
+    loso = leakage_report(meta, make_folds(meta, "loso"))
+    assert (honest["shared_trials"] == 0).all() and (loso["shared_subjects"] == 0).all()
+    # 8 segments per trial in 4 folds: every test trial (almost surely) also has training segments
+    assert paper["shared_trial_fraction"].mean() > 0.9
+    assert (paper["shared_subjects"] == 1).all() and (honest["shared_subjects"] == 1).all()
+    # in LOSO the other subjects watched the same videos: stimuli are shared, subjects are not
+    assert (loso["shared_stimuli"] > 0).all()
+    f = make_folds(meta, "paper-segment-kfold", n_splits=4)[0]
+    g = trial_groups(meta)
+    expected = len(np.intersect1d(g[f.train_idx], g[f.test_idx]))
+    assert paper["shared_trials"].iloc[0] == expected
+    assert paper["test_trials"].iloc[0] == len(np.unique(g[f.test_idx]))

@@ -19,6 +19,7 @@ from emolab.train.protocols import (
     Protocol,
     check_folds,
     get_protocol,
+    leakage_report,
     make_folds,
     make_labels,
     validation_split,
@@ -30,7 +31,7 @@ from emolab.train.trainer import Trainer, WithTargets, seed_everything
 __all__ = [
     "PROTOCOLS", "AugmentConfig", "Cell", "Fold", "Protocol", "TrainConfig", "Trainer", "WithTargets",
     "aggregate", "append_results", "augment_bio", "augment_face", "binary_metrics", "check_folds",
-    "config_of", "get_protocol", "load_results", "majority_baseline", "make_cells", "make_folds",
+    "config_of", "get_protocol", "leakage_report", "load_results", "majority_baseline", "make_cells", "make_folds",
     "make_labels", "mean_ci", "resolve_device", "resolve_precision", "run_cell", "run_fold",
     "run_sweep", "seed_everything", "validation_split",
 ]

@@ -365,3 +365,35 @@ def validation_split(
             grouping, len(val), len(train_idx), 100 * val_fraction, n_groups, grouping,
         )
     return np.sort(train_idx[fit]), np.sort(train_idx[val])
+
+
+def leakage_report(metadata: pd.DataFrame, folds: list[Fold]) -> pd.DataFrame:
+    """What each fold's train and test sets share — the numbers behind the leakage chapter.
+
+    Returns
+    -------
+    DataFrame
+        One row per fold: ``protocol``, ``subject``, ``fold``, ``n_train``, ``n_test``,
+        ``shared_trials`` (trials with segments on both sides), ``test_trials``,
+        ``shared_trial_fraction`` (share of the test fold's trials also seen in training),
+        ``shared_subjects`` and, when the metadata has ``experiment_id``, ``shared_stimuli``
+        (videos seen on both sides, by any subject).
+    """
+    meta = metadata.reset_index(drop=True)
+    trials = trial_groups(meta)
+    rows = []
+    for f in folds:
+        test_trials = np.unique(trials[f.test_idx])
+        shared = shared_groups(meta, f, "trial")
+        row = {
+            "protocol": f.protocol, "subject": f.subject, "fold": f.fold,
+            "n_train": len(f.train_idx), "n_test": len(f.test_idx),
+            "shared_trials": shared, "test_trials": len(test_trials),
+            "shared_trial_fraction": shared / len(test_trials),
+            "shared_subjects": shared_groups(meta, f, "subject"),
+        }
+        if "experiment_id" in meta.columns:
+            e = meta["experiment_id"].to_numpy()
+            row["shared_stimuli"] = len(np.intersect1d(e[f.train_idx], e[f.test_idx]))
+        rows.append(row)
+    return pd.DataFrame(rows)
