@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True)
     verify = data_sub.add_parser("verify", help="check a dataset folder against data_manifest.yaml")
     verify.add_argument("root", help="the dataset folder")
-    verify.add_argument("--dataset", required=True, choices=["deap", "mahnob"])
+    verify.add_argument("--dataset", required=True, choices=["deap", "mahnob", "synthetic-deap", "synthetic-mahnob"])
     verify.set_defaults(func=_cmd_data_verify)
     synth = data_sub.add_parser("synth", help="generate the synthetic dataset (DEAP or MAHNOB-HCI format)")
     synth.add_argument("--format", default="deap", choices=["deap", "mahnob"], help="on-disk format")
