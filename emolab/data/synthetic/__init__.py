@@ -71,7 +71,7 @@ def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: i
             write_mahnob(root, cfg, gt, seed=seed, verbose=verbose)
         else:
             raise ValueError(f"unknown format {fmt!r}; use 'deap' or 'mahnob'")
-        gt.to_csv(root / GROUND_TRUTH_FILE, index=False, float_format="%.6f")
+        gt.to_csv(root / GROUND_TRUTH_FILE, index=False)
         meta = {"format": fmt, "preset": preset, "seed": seed, "config": cfg.to_dict()}
         (root / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         logger.info("generated synthetic %s data in %.1f s", fmt, time.perf_counter() - start)

@@ -129,8 +129,8 @@ def trial_fingerprint(cfg: SyntheticConfig, *, seed: int, subject: int, experime
     rng = rng_for(seed, STREAM_TRIAL, subject, experiment_id)
     s = cfg.fingerprint
     return {
-        "tilt": float(rng.normal(0.0, 0.3) * s),  # change of the 1/f exponent
-        "eeg_gain": np.exp(rng.normal(0.0, 0.3, size=32) * s),  # per-channel gain (electrode contact)
+        "tilt": float(rng.normal(0.0, 0.4) * s),  # change of the 1/f exponent
+        "eeg_gain": np.exp(rng.normal(0.0, 0.4, size=32) * s),  # per-channel gain (electrode contact)
         "gsr_offset": float(rng.normal(0.0, 0.15) * s),  # relative tonic conductance offset
         "temp_offset": float(rng.normal(0.0, 0.3) * s),  # °C
         "resp_gain": float(np.exp(rng.normal(0.0, 0.2) * s)),
@@ -181,7 +181,7 @@ def simulate_physio(
     asym = 0.5 * np.clip(pv, -1, 1)  # positive valence -> less left alpha (left activation)
     frontal = np.outer(w_left, 5.0 * (1 - asym) * alpha[1]) + np.outer(w_right, 5.0 * (1 + asym) * alpha[2])
     fast_shape = lambda f: ((f >= 14) & (f <= 45)).astype(float)  # noqa: E731
-    fast = 3.0 * (1.0 + 0.8 * np.clip(pa, -1, 1)) * (mix @ _spectral_noise(rng, 32, n, sfreq, fast_shape))
+    fast = 3.0 * (1.0 + 0.5 * np.clip(pa, -1, 1)) * (mix @ _spectral_noise(rng, 32, n, sfreq, fast_shape))
     eeg = background + posterior + frontal + fast
 
     # --- EOG: saccades (hEOG steps) and blinks (vEOG pulses), µV ------------------------------

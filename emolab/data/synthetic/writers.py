@@ -172,17 +172,17 @@ def write_bdf(path: Path, signals: dict[str, np.ndarray], status: np.ndarray, *,
     for name, kind in zip(MAHNOB_CH_NAMES, MAHNOB_CH_TYPES):
         x = np.asarray(signals[name], np.float64)
         if kind in ("eeg", "ecg", "misc"):
-            pmin, pmax = -262144.0, 262143.0  # BioSemi's ±262 mV range (1/32 µV resolution)
+            pmin, pmax = -262144, 262143  # BioSemi's ±262 mV range (1/32 µV resolution)
         else:
-            pmin, pmax = float(np.floor(x.min()) - 100.0), float(np.ceil(x.max()) + 100.0)
+            pmin, pmax = int(np.floor(x.min())) - 100, int(np.ceil(x.max())) + 100  # header fields hold 8 chars
         headers.append(
             dict(label=name, dimension=units[kind], sample_frequency=sfreq, physical_min=pmin,
                  physical_max=pmax, digital_min=-8388608, digital_max=8388607, transducer="", prefilter="")
         )  # fmt: skip
         data.append(x)
     headers.append(
-        dict(label=MAHNOB_STIM_CHANNEL, dimension="Boolean", sample_frequency=sfreq, physical_min=-8388608.0,
-             physical_max=8388607.0, digital_min=-8388608, digital_max=8388607, transducer="Triggers and Status",
+        dict(label=MAHNOB_STIM_CHANNEL, dimension="Boolean", sample_frequency=sfreq, physical_min=-8388608,
+             physical_max=8388607, digital_min=-8388608, digital_max=8388607, transducer="Triggers and Status",
              prefilter="No filtering")
     )  # fmt: skip
     data.append(status.astype(np.float64))
@@ -191,7 +191,7 @@ def write_bdf(path: Path, signals: dict[str, np.ndarray], status: np.ndarray, *,
     try:
         writer.setSignalHeaders(headers)
         writer.setStartdatetime(datetime.datetime(2009, 7, 9, 12, 0, 0))
-        writer.setEquipment("BioSemi ActiveTwo (synthetic)")
+        writer.setEquipment("BioSemi_ActiveTwo_synthetic")
         writer.writeSamples(data)
     finally:
         writer.close()
