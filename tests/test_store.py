@@ -10,6 +10,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import fakedata
 import numpy as np
 import pytest
 import torch
@@ -296,17 +297,52 @@ def test_bio_only_store_needs_no_face_code(tmp_path):
 # -- subject discovery ------------------------------------------------------------------------
 
 
-def test_list_subjects(tmp_path):
+def test_list_subjects(tmp_path, mahnob_folder):
     deap = tmp_path / "deap" / "data_preprocessed_python"
     deap.mkdir(parents=True)
     for s in (3, 1, 12):
         (deap / f"s{s:02d}.dat").write_bytes(b"")
     assert list_subjects(tmp_path / "deap", "deap") == [1, 3, 12]
-    for sid, subj in ((10, 2), (12, 2), (4, 1)):
-        d = tmp_path / "mahnob" / "Sessions" / str(sid)
-        d.mkdir(parents=True)
-        (d / "session.xml").write_text(f'<session cutNr="1"><subject id="{subj}"/></session>')
-    assert mahnob_sessions_by_subject(tmp_path / "mahnob") == {1: [4], 2: [10, 12]}
-    assert list_subjects(tmp_path / "mahnob", "mahnob") == [1, 2]
+    # session 11 is a neutral clip without ratings
+    assert mahnob_sessions_by_subject(mahnob_folder) == {1: [10, 12], 2: [20]}
+    assert list_subjects(mahnob_folder, "mahnob") == [1, 2]
     with pytest.raises(FileNotFoundError, match="data_preprocessed_python"):
         list_subjects(tmp_path / "nothing", "deap")
+
+
+# -- with the real readers and the real face pipeline -----------------------------------------
+
+
+def test_deap_store_from_real_format_pairs_trials_and_has_no_face_for_s23(tmp_path):
+    fake = fakedata.write_deap_folder(tmp_path / "deap", subjects=(1, 23), n_trials=3,
+                                      n_samples=384 + 2 * 128, seed=3)  # fmt: skip
+    physio = PhysioConfig(baseline=False, eog_regression=False)  # keep the trial marks
+    store = build_store(fake.root, dataset="deap", physio=physio, store_root=tmp_path / "store",
+                        progress=False, verbose="WARNING")  # fmt: skip
+    assert store.subjects == [1, 23]
+    ds = SegmentDataset(store)
+    assert len(ds) == 2 * 3 * 2
+    for i in range(len(ds)):
+        item = ds[i]
+        s, e = item["subject"], item["experiment_id"]
+        assert fake.trial_of(s, e) == item["trial"]  # presentation order <-> video id
+        assert abs(item["bio"][0].mean().item() - fakedata.deap_mark(s, e)) < 1.0
+        v, a = fakedata.deap_labels(s, e)[:2]
+        assert item["ratings"].tolist() == pytest.approx([v, a])
+        # flat-colour videos hold no face: every window is left out of the face modality
+        assert item["has_face"] is False and item["face"].shape == (5, 3, 64, 64)
+    trials = store.trials()
+    assert (trials.loc[trials["subject"] == 1, "video"] != "").all()
+    assert (trials.loc[trials["subject"] == 23, "video"] == "").all()
+    assert store.face(1) is not None and store.face(23) is None
+    assert (trials.loc[trials["subject"] == 1, "face_detection_rate"] == 0).all()
+
+
+def test_mahnob_store_from_real_format(tmp_path, mahnob_folder):
+    store = build_store(mahnob_folder, dataset="mahnob", modalities=("bio",),
+                        store_root=tmp_path / "store", progress=False, verbose="WARNING")  # fmt: skip
+    meta = store.metadata()
+    assert store.subjects == [1, 2]
+    assert sorted(meta["experiment_id"].unique()) == [10, 12, 20]
+    assert store.bio(1).shape[1:] == (38, 128)
+    assert (meta.groupby("experiment_id").size() == 4).all()  # 4 s stimuli

@@ -47,10 +47,8 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +65,6 @@ from emolab.preprocess.physio import PhysioConfig, preprocess_record
 
 STORE_FORMAT = 1  # bump when the on-disk layout changes: old stores get a new key
 MODALITIES = ("face", "bio")
-_SUBJECT_RE = re.compile(r"^s(\d+)$")
 _TMP_PREFIX = ".tmp-"
 
 
@@ -142,25 +139,24 @@ def _qualname(fn: Callable) -> str:
 
 
 def mahnob_sessions_by_subject(root: str | Path) -> dict[int, list[int]]:
-    """Map subject id -> sorted session ids, from ``Sessions/<id>/session.xml``'s ``<subject>``."""
+    """Map subject id -> sorted ids of its rated stimulus sessions (``isStim="1"`` with felt
+    valence and arousal), read with :func:`emolab.data.mahnob.read_session_xml`."""
+    from emolab.data.mahnob import list_mahnob_sessions, read_session_xml
+
     out: dict[int, list[int]] = {}
-    for xml in sorted(Path(root).glob("Sessions/*/session.xml")):
-        try:
-            subj = ET.parse(xml).getroot().find("subject")
-        except ET.ParseError as err:
-            raise ValueError(f"{xml}: not readable XML ({err}); re-extract the session") from err
-        if subj is None or "id" not in subj.attrib:
-            raise ValueError(f"{xml}: no <subject id=...> element; is this a MAHNOB-HCI session?")
-        out.setdefault(int(subj.attrib["id"]), []).append(int(xml.parent.name))
+    for sid in list_mahnob_sessions(root):
+        info = read_session_xml(Path(root) / "Sessions" / str(sid) / "session.xml")
+        if info.is_stim and info.ratings is not None:
+            out.setdefault(info.subject, []).append(sid)
     return {s: sorted(v) for s, v in sorted(out.items())}
 
 
 def list_subjects(root: str | Path, dataset: str) -> list[int]:
-    """The subjects present in a data folder (DEAP: ``sNN.dat`` files; MAHNOB: session.xml)."""
-    root = Path(root)
+    """The subjects present in a data folder (DEAP: ``sNN.dat`` files; MAHNOB: rated sessions)."""
     if dataset == "deap":
-        files = sorted((root / "data_preprocessed_python").glob("s*.dat"))
-        subjects = [int(m.group(1)) for f in files if (m := _SUBJECT_RE.match(f.stem))]
+        from emolab.data.deap import list_deap_subjects
+
+        subjects = list_deap_subjects(root)
     elif dataset == "mahnob":
         subjects = list(mahnob_sessions_by_subject(root))
     else:
@@ -169,7 +165,7 @@ def list_subjects(root: str | Path, dataset: str) -> list[int]:
         raise FileNotFoundError(
             f"no {dataset} subjects under {root} (expected "
             + ("data_preprocessed_python/sNN.dat" if dataset == "deap" else "Sessions/*/session.xml")
-            + "); check the folder or run `emolab verify`"
+            + "); check the folder or run `emolab data verify`"
         )
     return subjects
 
@@ -191,7 +187,10 @@ def default_reader(dataset: str) -> Callable[[Path, int], Iterable[Record]]:
         def read_mahnob_subject(root: Path, subject: int) -> Iterable[Record]:
             from emolab.data import read_mahnob
 
-            sessions = mahnob_sessions_by_subject(root).get(subject, [])
+            sessions = mahnob_sessions_by_subject(root).get(subject)
+            if not sessions:
+                raise ValueError(f"{root}: no rated stimulus session of subject {subject} "
+                                 "under Sessions/")  # fmt: skip
             return read_mahnob(root, sessions=sessions, verbose=False)
 
         read_mahnob_subject.__qualname__ = "read_mahnob"
@@ -234,8 +233,8 @@ class SegmentStore:
         """Subjects whose folder is complete (temporary folders are never listed)."""
         found = []
         for p in self.path.iterdir():
-            if p.is_dir() and (m := _SUBJECT_RE.match(p.name)):
-                found.append(int(m.group(1)))
+            if p.is_dir() and p.name[:1] == "s" and p.name[1:].isdigit():
+                found.append(int(p.name[1:]))
         return sorted(found)
 
     def subject_dir(self, subject: int) -> Path:
@@ -361,6 +360,8 @@ def _process_subject(
             if detected is not None:
                 trial["face_detection_rate"] = float(np.mean(detected))
             stats = getattr(fw, "stats", None)
+            if dataclasses.is_dataclass(stats):
+                stats = dataclasses.asdict(stats)
             if isinstance(stats, dict):
                 for k, v in stats.items():
                     if np.isscalar(v):
