@@ -257,6 +257,22 @@ def test_dataset_items_shapes_and_metadata(tmp_path):
             assert not item["face"].any()
     assert ds.metadata["has_face"].sum() == 2 * (N_WIN - 1)
     assert ds[-1]["subject"] == 2
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+@pytest.mark.parametrize("modalities", [("face", "bio"), ("bio",), ("face",)])
+def test_batched_fetch_equals_item_fetch(tmp_path, modalities):
+    ds = SegmentDataset(build(tmp_path, subjects=[1, 2]), modalities=modalities)
+    order = np.random.default_rng(0).permutation(len(ds)).tolist() + [-1]
+    for got, i in zip(ds.__getitems__(order), order):
+        want = ds[i]
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            if isinstance(v, torch.Tensor):
+                torch.testing.assert_close(got[k], v)
+            else:
+                assert got[k] == v
 
 
 def test_dataset_selection_of_subjects_and_modalities(tmp_path):

@@ -519,6 +519,12 @@ def build_store(
 # the Dataset
 
 
+def _to_unit_float(frames: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [0, 1].  NumPy, not torch: a single-threaded pass is faster on
+    arrays this small than torch's thread pool (measured in benchmarks/bench_store.py)."""
+    return np.divide(frames, np.float32(255.0), dtype=np.float32)
+
+
 class SegmentDataset(torch.utils.data.Dataset):
     """Items of a segment store for the trainers: one 1 s segment of one trial per item.
 
@@ -600,24 +606,61 @@ class SegmentDataset(torch.utils.data.Dataset):
             arrays = self._arrays[subject] = (bio, face)
         return arrays
 
-    def __getitem__(self, index: int) -> dict:
-        if index < 0:
-            index += len(self)
-        subject, row = int(self._subject[index]), int(self._row[index])
-        bio, face = self._open(subject)
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """Batched fetch (used by :class:`torch.utils.data.DataLoader`): one memory-map read and
+        one uint8 -> float32 conversion per subject in the batch instead of one per item."""
+        idx = np.asarray(indices, dtype=np.int64)
+        idx = np.where(idx < 0, idx + len(self), idx)
+        items: list[dict | None] = [None] * len(idx)
+        subjects = self._subject[idx]
+        for subject in np.unique(subjects):
+            pos = np.flatnonzero(subjects == subject)  # positions in the batch
+            rows = self._row[idx[pos]]
+            bio, face = self._open(int(subject))
+            bio_b = face_b = None
+            if bio is not None:
+                bio_b = torch.from_numpy(np.asarray(bio[rows], dtype=np.float32))  # (b, C, L)
+            if "face" in self.modalities:
+                if face is not None:
+                    face_np = _to_unit_float(face[rows])  # (b, T, 3, S, S)
+                    face_np[~self._has_face[idx[pos]]] = 0.0
+                    face_b = torch.from_numpy(face_np)
+                else:
+                    t, s = self._face_shape
+                    face_b = torch.zeros((len(pos), t, 3, s, s), dtype=torch.float32)
+            for j, p in enumerate(pos):
+                items[p] = self._item(int(idx[p]), None if bio_b is None else bio_b[j],
+                                      None if face_b is None else face_b[j])  # fmt: skip
+        return items
+
+    def _item(self, index: int, bio: torch.Tensor | None, face: torch.Tensor | None) -> dict:
         item: dict = {}
         if bio is not None:
-            item["bio"] = torch.from_numpy(np.array(bio[row], dtype=np.float32))  # (C, L)
-        has_face = bool(self._has_face[index])
-        if "face" in self.modalities:
-            if has_face:
-                item["face"] = torch.from_numpy(np.array(face[row])).float().div_(255.0)
-            else:
-                t, s = self._face_shape
-                item["face"] = torch.zeros((t, 3, s, s), dtype=torch.float32)
-        item["has_face"] = has_face
+            item["bio"] = bio
+        if face is not None:
+            item["face"] = face
+        item["has_face"] = bool(self._has_face[index])
         item["labels"] = torch.from_numpy(self._labels[index].copy())
         item["ratings"] = torch.from_numpy(self._ratings[index].copy())
         trial, experiment_id, segment = (int(v) for v in self._ints[index])
-        item.update(subject=subject, trial=trial, experiment_id=experiment_id, segment=segment)
+        item.update(subject=int(self._subject[index]), trial=trial, experiment_id=experiment_id,
+                    segment=segment)  # fmt: skip
         return item
+
+    def __getitem__(self, index: int) -> dict:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} segments")
+        subject, row = int(self._subject[index]), int(self._row[index])
+        bio, face = self._open(subject)
+        bio_t = face_t = None
+        if bio is not None:
+            bio_t = torch.from_numpy(np.array(bio[row], dtype=np.float32))  # (C, L)
+        if "face" in self.modalities:
+            if self._has_face[index]:
+                face_t = torch.from_numpy(_to_unit_float(face[row]))  # (T, 3, S, S)
+            else:
+                t, s = self._face_shape
+                face_t = torch.zeros((t, 3, s, s), dtype=torch.float32)
+        return self._item(index, bio_t, face_t)
