@@ -22,6 +22,8 @@ from emolab.preprocess.physio import (
     baseline_template,
     cut_windows,
     preprocess_record,
+    band_power,
+    eeg_info,
     window_starts,
 )
 
@@ -212,3 +214,18 @@ def test_config_is_json_serialisable():
     d = dataclasses.asdict(cfg)
     assert json.loads(json.dumps(d))["channels"] == ["Fp1", "Fp2"]
     assert cfg.channels == ("Fp1", "Fp2")
+
+
+def test_band_power_finds_the_band_of_a_sine():
+    t = np.arange(128 * 4) / 128.0
+    x = np.stack([np.sin(2 * np.pi * 10 * t), np.sin(2 * np.pi * 20 * t)])  # (2, n)
+    bp = band_power(x[None], sfreq=128.0)  # (1, 2, 4): theta alpha beta gamma
+    assert bp.shape == (1, 2, 4)
+    assert bp[0, 0].argmax() == 1 and bp[0, 1].argmax() == 2
+
+
+def test_eeg_info_has_positions_for_the_32_eeg_channels():
+    info, picks = eeg_info(list(DEAP_CH_NAMES))
+    assert picks == list(range(32)) and len(info.ch_names) == 32
+    pos = np.array([ch["loc"][:3] for ch in info["chs"]])
+    assert np.isfinite(pos).all() and (np.linalg.norm(pos, axis=1) > 0).all()

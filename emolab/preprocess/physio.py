@@ -328,6 +328,49 @@ def normalize(windows: np.ndarray, pre: np.ndarray, *, eps: float = 1e-12) -> np
 
 
 # ---------------------------------------------------------------------------------------------
+# looking at the result (chapter 02)
+
+# Frequency bands in Hz, upper edge excluded (the usual EEG-emotion bands; ours: gamma stops at the
+# 45 Hz edge of the band-pass).
+BANDS: dict[str, tuple[float, float]] = {
+    "theta": (4.0, 8.0), "alpha": (8.0, 14.0), "beta": (14.0, 31.0), "gamma": (31.0, 45.0),
+}  # fmt: skip
+
+
+def band_power(
+    data: np.ndarray, *, sfreq: float, bands: dict[str, tuple[float, float]] | None = None
+) -> np.ndarray:
+    """Mean power spectral density (Welch, MNE) in each band, per channel.
+
+    ``data`` is (..., n_times), e.g. segments (n_windows, C, L); returns (..., n_bands) in the
+    squared unit of ``data`` per Hz, bands in the order of ``bands`` (default :data:`BANDS`).
+    """
+    from mne.time_frequency import psd_array_welch
+
+    bands = BANDS if bands is None else bands
+    psd, freqs = psd_array_welch(np.asarray(data, dtype=np.float64), sfreq=sfreq,
+                                 n_fft=min(data.shape[-1], int(sfreq)), verbose="ERROR")  # fmt: skip
+    out = [psd[..., (freqs >= lo) & (freqs < hi)].mean(axis=-1) for lo, hi in bands.values()]
+    return np.stack(out, axis=-1)  # (..., n_bands)
+
+
+def eeg_info(ch_names: list[str], *, sfreq: float = 128.0):
+    """An :class:`mne.Info` of the EEG channels among ``ch_names`` with the standard 10-20
+    montage (for topomaps).  Returns ``(info, picks)``: picks index the EEG channels."""
+    import mne
+
+    # MNE 1.13 renamed its 10-20 template (same positions); older versions only have the old name
+    builtin = mne.channels.get_builtin_montages()
+    montage = mne.channels.make_standard_montage(
+        "colin27_1020" if "colin27_1020" in builtin else "standard_1020"
+    )
+    picks = [i for i, c in enumerate(ch_names) if c in montage.ch_names]
+    info = mne.create_info([ch_names[i] for i in picks], sfreq, "eeg")
+    info.set_montage(montage)
+    return info, picks
+
+
+# ---------------------------------------------------------------------------------------------
 # the chain
 
 
