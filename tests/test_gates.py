@@ -296,3 +296,34 @@ def test_degradation_validation_and_names():
     names = [d.name for d in default_degradations()]
     assert names[0] == "clean" and "bio noise -10 dB" in names and "face occlusion 25 %" in names
     assert len(set(names)) == len(names)
+
+
+def test_plots_draw_from_the_tables(model, data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emolab.viz.gates import (
+        plot_degradation,
+        plot_gate_distribution,
+        plot_gate_heatmap,
+        plot_gate_vs_trait,
+        plot_gates_by,
+    )
+
+    gv = collect_gates(model, data)
+    assert plot_gate_distribution(gv).has_data()
+    ax = plot_gates_by(gv, by="subject")
+    assert len(ax.patches) >= 6  # 3 subjects x 2 modalities
+    ax = plot_gate_heatmap(gv, value="gate_face")
+    assert np.asarray(ax.collections[0].get_array()).size == 6  # 3 subjects x 2 trials
+    traits = pd.DataFrame({"subject": [1, 1, 2, 3], "expressiveness": [0.5, 0.7, 1.0, 2.0]})
+    ax = plot_gate_vs_trait(aggregate_gates(gv), traits, value="gate_face")
+    assert "Pearson r = 1.00" in ax.get_title() or "Pearson r = 0.9" in ax.get_title()
+    res = evaluate_degraded(model, data, [Degradation(), Degradation("bio", "missing")])
+    axes = plot_degradation(res)
+    assert len(axes) == 2 and [p.get_width() for p in axes[0].patches] == [1.0, 0.5]
+    with pytest.raises(KeyError, match="needs the columns"):
+        plot_gate_vs_trait(aggregate_gates(gv), traits, trait="age")
+    plt.close("all")
