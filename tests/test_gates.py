@@ -327,3 +327,29 @@ def test_plots_draw_from_the_tables(model, data):
     with pytest.raises(KeyError, match="needs the columns"):
         plot_gate_vs_trait(aggregate_gates(gv), traits, trait="age")
     plt.close("all")
+
+
+def tiny_factory(name, *, modalities, **kwargs):
+    """Model factory for a sweep cell (resolved by dotted path ``test_gates:tiny_factory``)."""
+    torch.manual_seed(kwargs.get("seed", 0))
+    return MultimodalModel(BrightnessFace(), MeanBio(), GatedFusion([3, 2], 1, gate_hidden=4))
+
+
+def test_load_cell_model_restores_the_selected_weights(tmp_path, data):
+    from emolab.analysis import load_cell_model
+    from emolab.train import Cell, TrainConfig, Trainer
+    from emolab.train.sweep import cell_dir
+
+    cell = Cell(model="tiny", modalities=("face", "bio"), task="valence", protocol="trial-kfold",
+                subject=1, fold=0, model_factory="test_gates:tiny_factory")  # fmt: skip
+    results = tmp_path / "results.csv"
+    with pytest.raises(FileNotFoundError, match="keep_checkpoints=True"):
+        load_cell_model(cell, results)
+    trainer = Trainer(tiny_factory("tiny", modalities=cell.modalities),
+                      TrainConfig(epochs=3, batch_size=16, progress=False, patience=3),
+                      checkpoint_dir=cell_dir(results, cell) / "checkpoint")  # fmt: skip
+    trainer.fit(Subset(data, range(0, 40)), Subset(data, range(40, 48)))
+    loaded = load_cell_model(cell, results)
+    assert not loaded.training
+    for k, v in trainer.model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[k], v.cpu(), msg=k)

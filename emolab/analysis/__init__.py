@@ -15,10 +15,12 @@ from emolab.analysis.gates import (
     evaluate_degraded,
     gate_slices,
     gaussian_blur,
+    load_cell_model,
     occlude,
 )
 
 __all__ = [
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_gates",
-    "default_degradations", "evaluate_degraded", "gate_slices", "gaussian_blur", "occlude",
+    "default_degradations", "evaluate_degraded", "gate_slices", "gaussian_blur", "load_cell_model",
+    "occlude",
 ]

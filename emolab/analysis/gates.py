@@ -12,6 +12,8 @@ that modality the model lets through for one sample.
   from each modality, and the prediction — a tidy table with the sample's subject, trial,
   experiment and segment.
 * :func:`aggregate_gates` averages those per subject, per trial, or any other grouping.
+* :func:`load_cell_model` rebuilds the trained model of a finished sweep cell from the
+  checkpoint :func:`~emolab.train.sweep.run_sweep` kept (``keep_checkpoints=True``).
 * :class:`Degradation` and :func:`evaluate_degraded` measure a trained model (any fusion head,
   not only the gated one) when one modality is missing (all zeros, as the segment store hands a
   fusion model a window without a detected face) or degraded: Gaussian noise at a given
@@ -23,9 +25,12 @@ is on, and read items shaped as the segment store's (:class:`emolab.data.store.S
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,6 +121,40 @@ def _meta_columns(batch: dict) -> dict[str, np.ndarray]:
     if "has_face" in batch:
         cols["has_face"] = np.asarray(batch["has_face"]).astype(bool)
     return cols
+
+
+def load_cell_model(cell, results_path: str | os.PathLike, *, map_location: str = "cpu") -> torch.nn.Module:
+    """The trained model of a finished sweep cell, in eval mode, for analysis.
+
+    :func:`~emolab.train.sweep.run_sweep` with ``keep_checkpoints=True`` leaves each cell's last
+    checkpoint in ``cell_dir(results_path, cell) / "checkpoint" / "last.pt"``; this rebuilds
+    the model from the cell's factory and arguments and loads the weights the trainer selected
+    on the validation split (the last epoch's when there was no validation split) — the weights
+    that were scored on the test fold.
+
+    Parameters
+    ----------
+    cell : emolab.train.sweep.Cell
+    results_path : path
+        The results CSV the sweep wrote.
+    """
+    from emolab.train.sweep import cell_dir
+
+    path = cell_dir(results_path, cell) / "checkpoint" / "last.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the sweep did not keep the checkpoint of cell {cell.cell_id}; "
+            "run it with keep_checkpoints=True (delete the cell's rows from the results table "
+            f"{Path(results_path)} so that it runs again)"
+        )
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not state.get("done", False):
+        raise RuntimeError(f"{path} holds an unfinished run of cell {cell.cell_id}; run the sweep to the end first")
+    module, name = cell.model_factory.split(":", 1)
+    factory = getattr(importlib.import_module(module), name)
+    model = factory(cell.model, modalities=cell.modalities, **cell.model_kwargs)
+    model.load_state_dict(state["best_state"] if state.get("best_state") is not None else state["model"])
+    return model.eval()
 
 
 # ------------------------------------------------------------------------------------- gates
