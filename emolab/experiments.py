@@ -31,6 +31,7 @@ Profiles
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -49,7 +50,7 @@ from emolab.paths import cache_dir
 __all__ = [
     "PROFILES", "ExperimentProfile", "TrialHeads", "get_profile", "prepare_segments", "open_segments",
     "segment_shapes", "default_results_path", "grid_cells", "run_grid", "load_grid_results",
-    "summarize", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
+    "summarize", "accuracy_table", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
 ]
 
 
@@ -80,6 +81,11 @@ class ExperimentProfile:
         Share of each training fold held out for model selection (ours).
     n_jobs : int
         Worker processes of the sweep (1 = in the calling process).
+    torch_threads : int or None
+        Threads of torch's CPU operators while a grid or a demonstration trains in this process
+        (``None``: torch's default).  Ours: one thread per process is much faster than two on
+        small batches when the cores are shared (measured in the chapters' smoke runs), and two
+        worker processes of one thread each use both cores of a CI machine.
     segments_per_trial : int or None
         Keep only the first segments of every trial (``None``: all).  Ours, for smoke runs on a
         CPU: it shortens every trial alike, so the protocols stay comparable.
@@ -96,6 +102,7 @@ class ExperimentProfile:
     lr: float = 1e-3
     val_fraction: float = 0.1
     n_jobs: int = 1
+    torch_threads: int | None = None
     segments_per_trial: int | None = None
 
     def __post_init__(self) -> None:
@@ -118,12 +125,13 @@ class ExperimentProfile:
 
 
 PROFILES: dict[str, ExperimentProfile] = {
-    # Ours.  Sized so that one chapter trains its grid in well under three minutes on two busy CPU
-    # cores: 2 subjects, the first 2 of 5 folds, at most 4 epochs, batches of 64 (a smoke fold
-    # trains on ~140 segments: batches of 256 would give one optimiser step per epoch).
+    # Ours.  Sized so that a chapter's grid trains in about three minutes on two CPU cores: 2
+    # subjects, the first 8 s of every trial, the first of 5 folds, at most 4 epochs.  Batches of 8
+    # because a smoke fold trains on ~55 segments: with 256 there would be one optimiser step per
+    # epoch and nothing would be learned.  Two worker processes of one thread each.
     "smoke": ExperimentProfile(name="smoke", synthetic_preset="smoke", subjects=(1, 2), n_splits=5,
-                               max_folds=2, epochs=4, patience=2, batch_size=64, lr=1e-3,
-                               val_fraction=0.15),
+                               max_folds=1, epochs=4, patience=2, batch_size=8, lr=1e-3,
+                               val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=8),
     # The papers' protocol sizes; epochs/patience ours.
     "full": ExperimentProfile(name="full", synthetic_preset="deap", subjects=None, n_splits=10,
                               max_folds=None, epochs=50, patience=8, batch_size=256, lr=1e-3,
@@ -150,6 +158,20 @@ def get_profile(profile: str | ExperimentProfile = "smoke", **overrides: Any) ->
     if unknown:
         raise TypeError(f"unknown ExperimentProfile field(s) {sorted(unknown)}; known: {sorted(names)}")
     return dataclasses.replace(base, **overrides)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run a block with ``torch.set_num_threads(n)`` (nothing changes for ``None``), then restore."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------------ segments
@@ -363,8 +385,9 @@ def run_grid(
                        profile=profile, seed=seed, device=device, model_kwargs=model_kwargs, train=train)  # fmt: skip
     with use_log_level(verbose):
         logger.info("grid: %d cells (%s profile) -> %s", len(cells), profile.name, path)
-        run_sweep(cells, path, n_jobs=profile.n_jobs if n_jobs is None else n_jobs, progress=progress,
-                  verbose=verbose)  # fmt: skip
+        with torch_threads(profile.torch_threads):
+            run_sweep(cells, path, n_jobs=profile.n_jobs if n_jobs is None else n_jobs, progress=progress,
+                      verbose=verbose)  # fmt: skip
     return load_grid_results(path, cells=cells)
 
 
@@ -428,6 +451,54 @@ def summarize(
     out = out.merge(folds.rename("n_folds").reset_index(), on=by, how="left")
     if "accuracy" in metrics and "majority_baseline" in metrics:
         out["above_baseline"] = out["accuracy"] - out["majority_baseline"]
+    return out
+
+
+def accuracy_table(summary: pd.DataFrame, *, metric: str = "accuracy", columns: str = "protocol",
+                   index: Sequence[str] = ("model", "modalities", "task"), digits: int = 3) -> pd.DataFrame:
+    """A readable pivot of :func:`summarize`: ``"mean [low, high]"`` per cell, leaky columns marked.
+
+    Column names get ``" (leaky)"`` when their protocol shares trials between train and test; a
+    last column gives the majority-class baseline (mean over the columns' groups).
+    """
+    def fmt(r) -> str:
+        lo, hi = r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]
+        ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+        return f"{r[metric]:.{digits}f}{ci}"
+
+    df = summary.copy()
+    df["_cell"] = df.apply(fmt, axis=1)
+    if "leaky" in df.columns and columns == "protocol":
+        df[columns] = [f"{p} (leaky)" if lk else p for p, lk in zip(df[columns], df["leaky"])]
+    out = df.pivot_table(index=list(index), columns=columns, values="_cell", aggfunc="first")
+    if "majority_baseline" in df.columns:
+        base = df.groupby(list(index))["majority_baseline"].mean()
+        out["majority baseline"] = base.map(lambda v: f"{v:.{digits}f}")
+    out.columns.name = None
+    return out
+
+
+def synthetic_expectations(dataset) -> pd.DataFrame | None:
+    """What the synthetic data's knobs predict for each modality and task, or ``None`` for real data.
+
+    Reads the knobs the data folder of ``dataset``'s store was generated with
+    (:func:`~emolab.data.synthetic.read_synthetic_config`): ``face_valence``, ``face_arousal``,
+    ``physio_valence``, ``physio_arousal`` (how strongly each modality carries each dimension) and
+    ``fingerprint`` (the trial signature that helps only leaky protocols).  One row per modality ×
+    task with the knob's ``strength`` and its ``rank`` (1 = the modality carries this task best).
+    """
+    from emolab.data.synthetic import read_synthetic_config
+
+    root = Path(dataset.store.config["reader"]["root"])
+    try:
+        knobs = read_synthetic_config(root)["config"]
+    except FileNotFoundError:
+        return None
+    rows = [{"modalities": mod, "task": task, "knob": f"{prefix}_{task}", "strength": float(knobs[f"{prefix}_{task}"]),
+             "fingerprint": float(knobs["fingerprint"])}
+            for mod, prefix in (("bio", "physio"), ("face", "face")) for task in ("valence", "arousal")]  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["rank"] = out.groupby("modalities")["strength"].rank(ascending=False, method="min").astype(int)
     return out
 
 
@@ -534,7 +605,7 @@ def peek_test_epochs(
                          device=device, progress=False)  # fmt: skip
     ok = meta["has_face"].to_numpy(bool) if tuple(modalities) == ("face",) else np.ones(len(meta), bool)
     frames = []
-    with use_log_level(verbose):
+    with use_log_level(verbose), torch_threads(profile.torch_threads):
         for fold in folds:
             seed_everything(seed)
             net = build_model(model, modalities=tuple(modalities), **segment_shapes(dataset))

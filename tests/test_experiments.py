@@ -15,7 +15,7 @@ from emolab import experiments as ex
 from emolab.train.results import RESULT_COLUMNS, config_of
 
 PROFILE = ex.get_profile("smoke", subjects=(1, 2), n_splits=3, max_folds=1, epochs=2, patience=2,
-                         batch_size=16, segments_per_trial=3)  # fmt: skip
+                         batch_size=16, segments_per_trial=3, n_jobs=1)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,28 @@ def test_loaders(grid):
     assert hist.groupby("cell_id").size().to_dict() == df.set_index("cell_id")["epochs_run"].to_dict()
     pred = ex.grid_predictions(df, path)
     assert len(pred) == df["n_test"].sum() and {"y_true", "y_score", "trial", "leaky"} <= set(pred.columns)
+
+
+def test_accuracy_table_and_expectations(grid, tiny):
+    _, df = grid
+    _, ds = tiny
+    table = ex.accuracy_table(ex.summarize(df))
+    assert list(table.columns) == ["paper-segment-kfold (leaky)", "trial-kfold", "majority baseline"]
+    assert len(table) == 2 and table.iloc[0, 0].count("[") == 1  # "mean [low, high]"
+    expect = ex.synthetic_expectations(ds)
+    # the generator's defaults: face mostly valence, physiology mostly arousal
+    best = expect[expect["rank"] == 1].set_index("modalities")["task"].to_dict()
+    assert best == {"bio": "arousal", "face": "valence"}
+    assert (expect["fingerprint"] > 0).all()
+
+
+def test_torch_threads_restores():
+    import torch
+
+    before = torch.get_num_threads()
+    with ex.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
 
 
 def test_epoch_selection_bias_on_constructed_curves():
