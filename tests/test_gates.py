@@ -343,7 +343,7 @@ def test_load_cell_model_restores_the_selected_weights(tmp_path, data):
     cell = Cell(model="tiny", modalities=("face", "bio"), task="valence", protocol="trial-kfold",
                 subject=1, fold=0, model_factory="test_gates:tiny_factory")  # fmt: skip
     results = tmp_path / "results.csv"
-    with pytest.raises(FileNotFoundError, match="keep_checkpoints=True"):
+    with pytest.raises(FileNotFoundError, match="retrain=True"):
         load_cell_model(cell, results)
     trainer = Trainer(tiny_factory("tiny", modalities=cell.modalities),
                       TrainConfig(epochs=3, batch_size=16, progress=False, patience=3),
@@ -353,3 +353,32 @@ def test_load_cell_model_restores_the_selected_weights(tmp_path, data):
     assert not loaded.training
     for k, v in trainer.model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v.cpu(), msg=k)
+
+
+def tiny_data():
+    """Data factory for a sweep cell: the items of make_items with a metadata table."""
+    ds = make_items(n_subjects=1, n_trials=6, n_segments=4)
+    ds.metadata = pd.DataFrame([{k: it[k] for k in ("subject", "trial", "experiment_id", "segment", "has_face")}
+                                | {"valence": float(it["ratings"][0]), "arousal": 5.0} for it in ds.items])  # fmt: skip
+    return ds
+
+
+def test_load_cell_model_can_retrain_a_cell_deterministically(tmp_path):
+    from emolab.analysis import load_cell_model
+    from emolab.train import Cell, TrainConfig
+    from emolab.train.sweep import run_sweep
+
+    cell = Cell(model="tiny", modalities=("face", "bio"), task="valence", protocol="trial-kfold", subject=1,
+                fold=0, n_splits=3, train=TrainConfig(epochs=2, batch_size=8, progress=False).to_dict(),
+                data={"factory": "test_gates:tiny_data"}, model_factory="test_gates:tiny_factory")  # fmt: skip
+    results = tmp_path / "results.csv"
+    kept = tmp_path / "kept" / "results.csv"
+    run_sweep([cell], results, keep_checkpoints=False, progress=False)
+    run_sweep([cell], kept, keep_checkpoints=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="retrain=True"):
+        load_cell_model(cell, results)
+    again = load_cell_model(cell, results, retrain=True)
+    reference = load_cell_model(cell, kept)
+    for k, v in reference.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v, msg=k)
+    assert len(pd.read_csv(results)) == 1  # retraining wrote no new row

@@ -123,7 +123,8 @@ def _meta_columns(batch: dict) -> dict[str, np.ndarray]:
     return cols
 
 
-def load_cell_model(cell, results_path: str | os.PathLike, *, map_location: str = "cpu") -> torch.nn.Module:
+def load_cell_model(cell, results_path: str | os.PathLike, *, retrain: bool = False,
+                    map_location: str = "cpu") -> torch.nn.Module:  # fmt: skip
     """The trained model of a finished sweep cell, in eval mode, for analysis.
 
     :func:`~emolab.train.sweep.run_sweep` with ``keep_checkpoints=True`` leaves each cell's last
@@ -137,15 +138,23 @@ def load_cell_model(cell, results_path: str | os.PathLike, *, map_location: str 
     cell : emolab.train.sweep.Cell
     results_path : path
         The results CSV the sweep wrote.
+    retrain : bool
+        When the checkpoint is missing (the cell ran in a sweep that did not keep it), train the
+        cell again with :func:`~emolab.train.sweep.run_cell` into its folder — on the CPU training
+        is deterministic, so this gives the weights that produced the cell's results row — and
+        load that.  Off by default: it costs the cell's training time, and it is logged.
     """
-    from emolab.train.sweep import cell_dir
+    from emolab.train.sweep import cell_dir, run_cell
 
     path = cell_dir(results_path, cell) / "checkpoint" / "last.pt"
+    if not path.is_file() and retrain:
+        logger.info("no kept checkpoint for %s: training the cell again to recover its weights", cell.cell_id)
+        run_cell(cell, cell_dir(results_path, cell))
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: the sweep did not keep the checkpoint of cell {cell.cell_id}; "
-            "run it with keep_checkpoints=True (delete the cell's rows from the results table "
-            f"{Path(results_path)} so that it runs again)"
+            "run the sweep with keep_checkpoints=True, or pass retrain=True to train the cell again "
+            f"(its row in {Path(results_path)} stays as it is)"
         )
     state = torch.load(path, map_location=map_location, weights_only=True)
     if not state.get("done", False):
