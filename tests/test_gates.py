@@ -382,3 +382,18 @@ def test_load_cell_model_can_retrain_a_cell_deterministically(tmp_path):
     for k, v in reference.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v, msg=k)
     assert len(pd.read_csv(results)) == 1  # retraining wrote no new row
+
+
+def test_gate_vs_trait_draws_no_trend_through_two_subjects(model, data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emolab.viz.gates import plot_gate_vs_trait
+
+    per = aggregate_gates(collect_gates(model, data), by="subject")
+    traits = pd.DataFrame({"subject": [1, 2], "expressiveness": [0.5, 2.0]})
+    ax = plot_gate_vs_trait(per, traits, value="gate_face")
+    assert "too few for a trend" in ax.get_title() and not ax.lines
+    plt.close("all")

@@ -72,7 +72,8 @@ def plot_gate_heatmap(gates: GateValues, *, value: str = "gate_face_minus_bio", 
 def plot_gate_vs_trait(per_subject: pd.DataFrame, traits: pd.DataFrame, *, trait: str = "expressiveness",
                        value: str = "gate_face_minus_bio", ax=None):  # fmt: skip
     """Scatter of a per-subject gate value against a per-subject trait, one labelled point per
-    subject, with a least-squares line and Pearson's r in the title.
+    subject, with a least-squares line and Pearson's r in the title when there are at least three
+    subjects (with fewer, the points only, and the title says why).
 
     Parameters
     ----------
@@ -90,14 +91,21 @@ def plot_gate_vs_trait(per_subject: pd.DataFrame, traits: pd.DataFrame, *, trait
     if df.empty:
         raise ValueError("no subject is in both tables")
     ax = _ax(ax, figsize=(5, 4))
-    sns.regplot(data=df, x=trait, y=value, ci=None, ax=ax, scatter_kws={"s": 50})
+    enough = len(df) >= 3 and df[trait].nunique() > 1 and df[value].nunique() > 1
+    if enough:
+        sns.regplot(data=df, x=trait, y=value, ci=None, ax=ax, scatter_kws={"s": 50})
+    else:  # a line through one or two points would suggest a trend that nothing supports
+        ax.scatter(df[trait], df[value], s=50)
+        ax.set(xlabel=trait, ylabel=value)
     for _, row in df.iterrows():
         ax.annotate(f"s{int(row['subject']):02d}", (row[trait], row[value]), textcoords="offset points",
                     xytext=(5, 4), fontsize=8)  # fmt: skip
     title = f"{value} vs {trait}"
-    if len(df) >= 3 and df[trait].nunique() > 1 and df[value].nunique() > 1:
+    if enough:
         r, p = stats.pearsonr(df[trait], df[value])
         title += f"\nPearson r = {r:.2f} (p = {p:.2g}, {len(df)} subjects)"
+    else:
+        title += f"\n{len(df)} subject(s): too few for a trend"
     ax.set_title(title)
     return ax
 
