@@ -309,3 +309,12 @@ def test_global_response_norm_matches_its_formula():
     norms = x.pow(2).sum(dim=(1, 2), keepdim=True).sqrt()
     expected = x + grn.gamma * x * norms / (norms.mean(dim=-1, keepdim=True) + grn.eps) + grn.beta
     torch.testing.assert_close(grn(x), expected)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_attention_dropout_is_an_option(name):
+    attentions = lambda m: [a for a in m.bio_encoder.modules() if isinstance(a, nn.MultiheadAttention)]  # noqa: E731
+    default = build_model(name, modalities=("bio",), seed=0)
+    assert attentions(default) and all(a.dropout == 0.0 for a in attentions(default))
+    dropped = build_model(name, modalities=("bio",), bio_kwargs={"attention_dropout": 0.2}, seed=0)
+    assert all(a.dropout == 0.2 for a in attentions(dropped))
