@@ -355,15 +355,15 @@ def band_power(
 
 
 def eeg_info(ch_names: list[str], *, sfreq: float = 128.0):
-    """An :class:`mne.Info` of the EEG channels among ``ch_names`` with the standard 10-20
-    montage (for topomaps).  Returns ``(info, picks)``: picks index the EEG channels."""
+    """An :class:`mne.Info` of the EEG channels among ``ch_names`` with electrode positions (for
+    topomaps).  Returns ``(info, picks)``: picks index the EEG channels in ``ch_names``.
+
+    DEAP and MAHNOB-HCI were both recorded with a 32-electrode Biosemi ActiveTwo cap
+    :cite:`koelstra2012deap,soleymani2012mahnob`, so MNE's ``biosemi32`` template positions are used.
+    """
     import mne
 
-    # MNE 1.13 renamed its 10-20 template (same positions); older versions only have the old name
-    builtin = mne.channels.get_builtin_montages()
-    montage = mne.channels.make_standard_montage(
-        "colin27_1020" if "colin27_1020" in builtin else "standard_1020"
-    )
+    montage = mne.channels.make_standard_montage("biosemi32")
     picks = [i for i, c in enumerate(ch_names) if c in montage.ch_names]
     info = mne.create_info([ch_names[i] for i in picks], sfreq, "eeg")
     info.set_montage(montage)
