@@ -323,6 +323,6 @@ def write_mahnob_folder(root: Path, sessions: list[FakeSession]) -> Path:
 
 __all__ = [
     "EEG_CH_NAMES", "FakeDeap", "FakeSession", "decode_video_mark", "deap_labels", "deap_mark",
-    "py2_pickle_bytes", "write_dat", "write_deap_folder", "write_mahnob_bdf", "write_mahnob_folder",
-    "write_marked_video", "write_session_xml",
+    "mahnob_video_name", "py2_pickle_bytes", "write_dat", "write_deap_folder", "write_mahnob_bdf",
+    "write_mahnob_folder", "write_marked_video", "write_session_xml",
 ]  # fmt: skip

@@ -45,9 +45,11 @@ def test_py2_style_pickle_needs_latin1_and_loads_safely(tmp_path):
     np.testing.assert_array_equal(obj["labels"], labels)
 
 
-def test_py3_protocol2_pickle_loads(tmp_path):
+@pytest.mark.parametrize("protocol", [0, 1, 2])
+def test_py3_pickles_of_old_protocols_load(tmp_path, protocol):
     data, labels = np.arange(2 * 40 * 400, dtype=float).reshape(2, 40, 400), np.ones((2, 4))
-    path = fakedata.write_dat(tmp_path / "s01.dat", data, labels, style="py3")
+    path = tmp_path / "s01.dat"
+    path.write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=protocol))
     got_data, got_labels = load_deap_dat(path)
     np.testing.assert_array_equal(got_data, data)
     np.testing.assert_array_equal(got_labels, labels)
