@@ -113,7 +113,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         ),
     },
     "mahnob": {
-        "smoke": dict(n_subjects=3, n_trials=4, trial_s=20.0, baseline_s=5.0, post_s=2.0, face_subjects=3),
+        "smoke": dict(n_subjects=2, n_trials=4, trial_s=20.0, baseline_s=5.0, post_s=2.0, face_subjects=2),
         # MAHNOB-HCI emotion sessions: 30 s before and after clips of about 35-117 s; we use 60 s
         "deap": dict(n_subjects=27, n_trials=20, trial_s=60.0, baseline_s=30.0, post_s=30.0, face_subjects=27),
     },
