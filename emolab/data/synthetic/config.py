@@ -159,6 +159,7 @@ class SubjectParams:
     zoom: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)  # framing offset, fraction of the frame
     aspect: float = 1.0  # face width / height stretch
+    geometry: tuple[float, float] = (0.0, 0.0)  # face proportions: mouth width, brow height (-1..1)
 
 
 def subject_params(cfg: SyntheticConfig, *, seed: int, subject: int) -> SubjectParams:
@@ -179,6 +180,7 @@ def subject_params(cfg: SyntheticConfig, *, seed: int, subject: int) -> SubjectP
         zoom=float(rng.uniform(0.9, 1.1)),
         shift=tuple(rng.uniform(-0.06, 0.06, size=2).round(4).tolist()),
         aspect=float(rng.uniform(0.92, 1.08)),
+        geometry=tuple(rng.uniform(-1.0, 1.0, size=2).round(4).tolist()),
     )
 
 

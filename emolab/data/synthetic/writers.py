@@ -33,7 +33,7 @@ from emolab.data.channels import (
     MAHNOB_SFREQ,
     MAHNOB_STIM_CHANNEL,
 )
-from emolab.data.synthetic.config import SyntheticConfig, subject_params
+from emolab.data.synthetic.config import STREAM_PHYSIO, SyntheticConfig, rng_for, subject_params
 from emolab.data.synthetic.face import FaceRenderer, write_avi
 from emolab.data.synthetic.signals import PhysioSim, simulate_physio, trial_fingerprint
 
@@ -146,10 +146,9 @@ def mahnob_session_id(cfg: SyntheticConfig, subject: int, trial: int) -> int:
     return 2 * ((subject - 1) * cfg.n_trials + trial)
 
 
-def _mahnob_matrix(sim: PhysioSim) -> dict[str, np.ndarray]:
+def _mahnob_matrix(sim: PhysioSim, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """MAHNOB channel name -> signal (µV for EEG/ExG, µS for GSR, a.u. for Resp, °C for Temp)."""
     n = sim.eeg.shape[1]
-    rng = np.random.default_rng(int(abs(sim.eeg[0, :4].sum()) * 1e3) % (2**32))
     out = {name: sim.eeg[i] for i, name in enumerate(EEG_CH_NAMES)}
     out.update({"EXG1": sim.ecg[0], "EXG2": sim.ecg[1], "EXG3": sim.ecg[2]})
     out.update({"EXG4": sim.heog, "EXG5": sim.veog, "EXG6": sim.zemg, "EXG7": sim.temg})
@@ -219,7 +218,8 @@ def write_mahnob(root: Path, cfg: SyntheticConfig, gt: pd.DataFrame, *, seed: in
             status[onset : onset + pulse] = 1  # stimulus onset trigger
             status[offset : offset + pulse] = 2  # stimulus offset trigger
             bdf = f"Part_{subject}_S_Trial{row.trial}_emotion.bdf"
-            write_bdf(folder / bdf, _mahnob_matrix(sim), status, sfreq=sfreq)
+            extra_rng = rng_for(seed, STREAM_PHYSIO, int(subject), int(row.experiment_id), 1)  # unused leads
+            write_bdf(folder / bdf, _mahnob_matrix(sim, extra_rng), status, sfreq=sfreq)
             video = f"P{subject}-Rec1-2009.07.{9 + subject % 20:02d}.{10 + row.trial % 12:02d}.00.00_C1 trigger _C_Section_{sid}.avi"
             if row.has_video:
                 renderer = renderer or FaceRenderer(cfg, subject_params(cfg, seed=seed, subject=int(subject)))
