@@ -349,3 +349,11 @@ def test_smoke_preset_generation_time(tmp_path):
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     print(f"smoke DEAP preset: {seconds:.1f} s, {size / 1e6:.1f} MB")
     assert len(list((root / "data_preprocessed_python").glob("s*.dat"))) == 4
+
+
+def test_generated_folders_pass_the_manifest_check(deap_root, mahnob_root):
+    from emolab.data.manifest import verify_dataset
+
+    for root, name in ((deap_root, "synthetic-deap"), (mahnob_root, "synthetic-mahnob")):
+        report = verify_dataset(root, dataset=name)
+        assert report.ok, report.format()
