@@ -230,7 +230,7 @@ def simulate_physio(
         k += int(max(rng.exponential(60.0 / rate), 1.0) * sfreq)
         if k >= n:
             break
-        amp = rng.uniform(0.05, 0.4) * (1 + max(pa[k], 0.0))
+        amp = rng.uniform(0.2, 1.0) * (1 + max(pa[k], 0.0))  # µS
         m = min(scr.size, n - k)
         phasic[k : k + m] += amp * scr[:m]
     gsr = tonic + phasic + rng.normal(0.0, 0.005, n)
