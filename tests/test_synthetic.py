@@ -161,7 +161,8 @@ def test_round_trip_read_mahnob(mahnob_root):
 
 
 def test_same_seed_same_bytes(tmp_path, deap_root):
-    again = ensure_synthetic(fmt="deap", seed=3, root=tmp_path / "again", verbose=False, **TINY_DEAP)
+    # in two processes: the files must not depend on how many run in parallel
+    again = ensure_synthetic(fmt="deap", seed=3, root=tmp_path / "again", n_jobs=2, verbose=False, **TINY_DEAP)
     assert _hashes(again) == _hashes(deap_root)
     other = ensure_synthetic(fmt="deap", seed=4, root=tmp_path / "other", verbose=False, **TINY_DEAP)
     assert _hashes(other)["data_preprocessed_python/s01.dat"] != _hashes(deap_root)["data_preprocessed_python/s01.dat"]
@@ -188,7 +189,7 @@ def test_cli_synth_parser():
 
     args = build_parser().parse_args(["data", "synth", "--format", "mahnob", "--preset", "smoke",
                                       "--out", "x", "--seed", "7"])  # fmt: skip
-    assert (args.format, args.preset, args.out, args.seed) == ("mahnob", "smoke", Path("x"), 7)
+    assert (args.format, args.preset, args.out, args.seed, args.jobs) == ("mahnob", "smoke", Path("x"), 7, 1)
 
 
 # --- knobs ----------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def ground_truth(cfg: SyntheticConfig, *, fmt: str, seed: int) -> pd.DataFrame:
 
 
 def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: int = 0, preset: str | None = None,
-                       verbose=None) -> Path:  # fmt: skip
+                       n_jobs: int = 1, verbose=None) -> Path:  # fmt: skip
     """Write a synthetic dataset into the (new or empty) folder ``root``; returns ``root``.
 
     Prefer :func:`ensure_synthetic`, which caches and writes atomically.
@@ -66,9 +66,9 @@ def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: i
         start = time.perf_counter()
         gt = ground_truth(cfg, fmt=fmt, seed=seed)
         if fmt == "deap":
-            write_deap(root, cfg, gt, seed=seed, verbose=verbose)
+            write_deap(root, cfg, gt, seed=seed, n_jobs=n_jobs, verbose=verbose)
         elif fmt == "mahnob":
-            write_mahnob(root, cfg, gt, seed=seed, verbose=verbose)
+            write_mahnob(root, cfg, gt, seed=seed, n_jobs=n_jobs, verbose=verbose)
         else:
             raise ValueError(f"unknown format {fmt!r}; use 'deap' or 'mahnob'")
         gt.to_csv(root / GROUND_TRUTH_FILE, index=False)
@@ -78,8 +78,8 @@ def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: i
     return root
 
 
-def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0, root=None, verbose=None,
-                     **knobs) -> Path:  # fmt: skip
+def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0, root=None, n_jobs: int = 1,
+                     verbose=None, **knobs) -> Path:  # fmt: skip
     """Return a folder holding the synthetic dataset, generating it first when it is missing.
 
     Parameters
@@ -90,6 +90,8 @@ def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0,
     seed : everything random derives from it; the same seed and knobs give identical files.
     root : where to put the data. Default: ``cache_dir("synthetic", "<fmt>-<preset>-seed<seed>-<hash>")``,
         whose name hashes every parameter, so changing a knob never reuses stale files.
+    n_jobs : participants generated in parallel processes (the files do not depend on it).
+    verbose : log level for this call (``False`` also hides the progress bar).
     **knobs : fields of :class:`SyntheticConfig` to change from the preset (e.g. ``fingerprint=0``).
 
     The data is written into a temporary sibling folder and renamed into place when complete, so
@@ -109,7 +111,7 @@ def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0,
         shutil.rmtree(tmp, ignore_errors=True)
         logger.info("generating synthetic %s data (%s preset, seed %d) into %s", fmt, preset, seed, root)
         try:
-            generate_synthetic(tmp, cfg, fmt=fmt, seed=seed, preset=preset, verbose=verbose)
+            generate_synthetic(tmp, cfg, fmt=fmt, seed=seed, preset=preset, n_jobs=n_jobs, verbose=verbose)
             try:
                 os.rename(tmp, root)
             except OSError:
