@@ -278,6 +278,18 @@ def test_face_valence_knob_moves_the_mouth():
     np.testing.assert_array_equal(_render(still, valence=1.0), _render(still, valence=-1.0))
 
 
+def test_face_arousal_knob_moves_brows_and_head():
+    cfg = make_config(expressiveness_sd=0.0, face_valence=0.0, face_arousal=1.0)
+    calm, excited = _render(cfg, valence=0.0, arousal=-1.0, n=20), _render(cfg, valence=0.0, arousal=1.0, n=20)
+    h = calm.shape[1]
+    brows = np.abs(calm[0].astype(float) - excited[0])[int(0.2 * h) : int(0.45 * h)].mean()
+    assert brows > 3.0
+    motion = lambda f: np.abs(np.diff(f.astype(float), axis=0)).mean()  # noqa: E731  frame-to-frame change
+    assert motion(excited) > 1.2 * motion(calm)
+    off = make_config(expressiveness_sd=0.0, face_valence=0.0, face_arousal=0.0)
+    np.testing.assert_array_equal(_render(off, valence=0.0, arousal=-1.0), _render(off, valence=0.0, arousal=1.0))
+
+
 def test_blinks_in_video_match_vEOG():
     cfg = make_config(expressiveness_sd=0.0)
     sp = subject_params(cfg, seed=0, subject=1)
