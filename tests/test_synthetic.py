@@ -370,3 +370,56 @@ def test_generated_folders_pass_the_manifest_check(deap_root, mahnob_root):
     for root, name in ((deap_root, "synthetic-deap"), (mahnob_root, "synthetic-mahnob")):
         report = verify_dataset(root, dataset=name)
         assert report.ok, report.format()
+
+
+# --- the chapter's plots and browser (emolab.viz.signals) ------------------------------------------
+
+
+def test_viz_helpers_on_read_records(deap_root):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emolab.data import read_deap
+    from emolab.viz import signals as vs
+
+    records = list(read_deap(deap_root, verbose="WARNING"))
+    rec = records[0]
+    fig = vs.plot_channel_groups({"a": records[0], "b": records[1]})
+    assert len(fig.axes) == len(vs.CHANNEL_GROUPS)
+    cfg = SyntheticConfig.from_dict(read_synthetic_config(deap_root)["config"])
+    long = [r for r in records if r.subject == 1]
+    fig, peak = vs.plot_psd(long[0])
+    assert abs(peak - subject_params(cfg, seed=3, subject=1).alpha_freq) <= 1.0  # the generator's alpha
+    table = vs.psd_table(rec, ["O1", "F3"], fmin=2.0, fmax=40.0)
+    assert set(table.channel) == {"O1", "F3"} and table.freq_hz.between(2.0, 40.0).all()
+    ratings = pd.DataFrame([r.ratings for r in records])
+    assert len(vs.plot_rating_distributions(ratings).axes) == 3
+    frames = vs.read_frames(rec.video_path, [0.0, 1.5, 3.9])
+    assert frames.shape == (3, 120, 160, 3) and frames.dtype == np.uint8
+    with pytest.raises(OSError, match="no frame"):
+        vs.read_frames(rec.video_path, [30.0])
+    assert len(vs.plot_frame_strip({"x": frames, "y": frames[:2]}).axes) == 6
+    assert vs.group_channels(rec, "EOG") == ["vEOG", "hEOG"]
+    with pytest.raises(KeyError, match="unknown channel group"):
+        vs.group_channels(rec, "ECG")
+    tree = vs.folder_tree(deap_root, max_entries=2)
+    assert tree.splitlines()[0] == "deap/" and "more" in tree
+    plt.close("all")
+
+
+def test_record_browser_runs_headless(deap_root):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from emolab.data import read_deap
+    from emolab.viz import signals as vs
+
+    records = list(read_deap(deap_root, verbose="WARNING"))
+    box = vs.record_browser(records)
+    assert box.selection() == (1, 1, "EEG frontal")
+    box.controls["subject"].value = 2  # the trial list follows the subject
+    assert box.controls["trial"].options == tuple(sorted(r.trial for r in records if r.subject == 2))
+    box.controls["group"].value = "GSR"
+    assert box.selection()[2] == "GSR"

@@ -19,7 +19,7 @@ from emolab.data.record import Record
 CHANNEL_GROUPS: dict[str, tuple[str, ...]] = {
     "EEG frontal": ("Fp1", "AF3", "F3", "F4", "AF4", "Fp2"),
     "EEG posterior": ("P3", "Pz", "P4", "O1", "Oz", "O2"),
-    "EOG": ("hEOG", "vEOG", "EXG4", "EXG5"),
+    "EOG": ("vEOG", "hEOG", "EXG5", "EXG4"),
     "EMG": ("zEMG", "tEMG", "EXG6", "EXG7"),
     "GSR": ("GSR", "GSR1"),
     "Respiration": ("Resp",),
@@ -200,13 +200,18 @@ def record_browser(records: Sequence[Record], *, max_points: int = 1500):
     out = widgets.Output()
 
     def _trials(*_):
-        trial.options = sorted(t for s, t in by_key if s == subject.value)
+        options = sorted(t for s, t in by_key if s == subject.value)
+        keep = trial.value if trial.value in options else options[0]
+        trial.options = options
+        trial.value = keep  # ipywidgets leaves the value unset when the options change
 
     def update(*_):
         rec = by_key.get((subject.value, trial.value))
         out.clear_output(wait=True)
         with out:
-            chans = group_channels(rec, group.value) if rec is not None else []
+            if rec is None:
+                return
+            chans = group_channels(rec, group.value)
             if not chans:
                 print(f"no {group.value} channels in this recording")
                 return
