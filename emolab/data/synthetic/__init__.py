@@ -22,7 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from emolab._logging import logger, use_log_level
-from emolab.data.synthetic.config import PRESETS, SyntheticConfig, design, make_config, subject_params
+from emolab.data.synthetic.config import (
+    GENERATOR_VERSION,
+    PRESETS,
+    SyntheticConfig,
+    design,
+    make_config,
+    subject_params,
+)
 from emolab.data.synthetic.writers import mahnob_session_id, simulate_trial, write_deap, write_mahnob
 from emolab.paths import cache_dir
 
@@ -72,7 +79,7 @@ def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: i
         else:
             raise ValueError(f"unknown format {fmt!r}; use 'deap' or 'mahnob'")
         gt.to_csv(root / GROUND_TRUTH_FILE, index=False)
-        meta = {"format": fmt, "preset": preset, "seed": seed, "config": cfg.to_dict()}
+        meta = {"format": fmt, "preset": preset, "seed": seed, "generator": GENERATOR_VERSION, "config": cfg.to_dict()}
         (root / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         logger.info("generated synthetic %s data in %.1f s", fmt, time.perf_counter() - start)
     return root
@@ -136,6 +143,11 @@ def _check_existing(root: Path, cfg: SyntheticConfig, *, fmt: str, seed: int) ->
         raise ValueError(
             f"{root} holds a synthetic dataset with other parameters (see {path}); "
             "delete it or pass another root"
+        )
+    if meta.get("generator") != GENERATOR_VERSION:
+        raise ValueError(
+            f"{root} was written by another version of the generator ({meta.get('generator')}, this is "
+            f"{GENERATOR_VERSION}); delete it or pass another root"
         )
 
 

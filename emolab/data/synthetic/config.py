@@ -14,6 +14,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
+# Bump whenever the generator's output changes for the same parameters: it is part of the cache
+# folder's hash, so a newer emolab never reuses files written by an older generator.
+GENERATOR_VERSION = 1
+
 # Streams of random numbers (one per purpose, so that changing one knob does not reshuffle others).
 STREAM_DESIGN, STREAM_SUBJECT, STREAM_TRIAL, STREAM_PHYSIO, STREAM_FACE = 1, 2, 3, 4, 5
 
@@ -96,8 +100,8 @@ class SyntheticConfig:
         return cls(**d)
 
     def short_hash(self, *, fmt: str, seed: int) -> str:
-        """A 10-character hash of every parameter (used to name the cache folder)."""
-        blob = json.dumps({"fmt": fmt, "seed": seed, **self.to_dict()}, sort_keys=True)
+        """A 10-character hash of every parameter and the generator version (names the cache folder)."""
+        blob = json.dumps({"fmt": fmt, "seed": seed, "generator": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
