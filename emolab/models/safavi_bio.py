@@ -40,8 +40,9 @@ class SafaviBioEncoder(nn.Module):
 
     Notes
     -----
-    The paper feeds no positional encoding to this encoder; we follow that, so the flattening
-    step is what tells time steps apart.  Example::
+    The paper's description of this encoder mentions no positional encoding and we add none:
+    attention alone does not know the order of the time steps, and the flattening before the
+    last linear layer is what tells them apart.  Example::
 
         >>> enc = SafaviBioEncoder(40, 128)
         >>> enc(torch.randn(8, 40, 128)).shape
