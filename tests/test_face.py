@@ -134,6 +134,17 @@ def test_config_is_serialisable_and_checked():
     assert FaceConfig(fps=12).frames_per_window() == 12
     with pytest.raises(ValueError):
         FaceConfig(fps=0)
+    with pytest.raises(ValueError, match="video_backend"):
+        FaceConfig(video_backend="gstreamer")
+
+
+def test_backends_decode_the_same_video(face_video, landmarker):
+    """FFmpeg and OpenCV's MJPEG reader sample the same frames; crops differ only by decoder rounding."""
+    a = extract_face_windows(face_video, n_windows=2, config=FaceConfig(video_backend="ffmpeg"), landmarker=landmarker)
+    b = extract_face_windows(face_video, n_windows=2, config=FaceConfig(video_backend="mjpeg"), landmarker=landmarker)
+    np.testing.assert_array_equal(a.frame_index, b.frame_index)
+    assert (a.stats.backend, b.stats.backend) == ("FFMPEG", "CV_MJPEG")
+    assert np.abs(a.frames.astype(float) - b.frames).mean() < 6
 
 
 # ------------------------------------------------------------------------------ real face
@@ -175,14 +186,20 @@ def test_blendshapes_can_be_dropped(face_video, landmarker):
         face_video, n_windows=1, config=FaceConfig(keep_blendshapes=False), landmarker=landmarker
     )
     assert fw.valid.all() and not fw.blendshapes.any()
+    fw = extract_face_windows(face_video, n_windows=1, config=FaceConfig(keep_blendshapes=False))
+    assert fw.valid.all() and not fw.blendshapes.any()
+    with FaceLandmarker(blendshapes=False) as lm:
+        with pytest.raises(ValueError, match="keep_blendshapes"):
+            extract_face_windows(face_video, n_windows=1, config=FaceConfig(), landmarker=lm)
 
 
-def test_decodes_only_kept_frames(face_video, landmarker, monkeypatch):
+@pytest.mark.parametrize("backend, expected_backend", [("auto", "CV_MJPEG"), ("ffmpeg", "FFMPEG")])
+def test_decodes_only_kept_frames(face_video, landmarker, monkeypatch, backend, expected_backend):
     calls = {"grab": 0, "retrieve": 0, "read": 0}
 
     class Counting:
-        def __init__(self, path):
-            self._cap = cv2.VideoCapture(str(path))
+        def __init__(self, path, backend):
+            self._cap = real_open(path, backend)
 
         def __getattr__(self, name):
             return getattr(self._cap, name)
@@ -199,8 +216,12 @@ def test_decodes_only_kept_frames(face_video, landmarker, monkeypatch):
             calls["read"] += 1
             return self._cap.read()
 
+    real_open = face_mod._open_video
     monkeypatch.setattr(face_mod, "_open_video", Counting)
-    fw = extract_face_windows(face_video, n_windows=2, config=FaceConfig(fps=10), landmarker=landmarker)
+    fw = extract_face_windows(
+        face_video, n_windows=2, config=FaceConfig(fps=10, video_backend=backend), landmarker=landmarker
+    )
+    assert fw.stats.backend == expected_backend
     assert calls == {"grab": 96, "retrieve": 20, "read": 0}  # frames 0..95 read, 20 of them decoded
     assert (fw.stats.n_grabbed, fw.stats.n_decoded) == (96, 20)
 
@@ -234,6 +255,12 @@ def test_long_video_mismatch_depends_on_tolerance(face_video, landmarker):
     assert extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker).stats.duration_mismatch
     cfg = FaceConfig(duration_tolerance_s=None)  # MAHNOB: longer videos are expected
     assert not extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker).stats.duration_mismatch
+    # fewer windows than the trial has, on purpose: compare with the trial's length instead
+    cfg = FaceConfig(duration_tolerance_s=0.5)
+    fw = extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker, expected_duration_s=2.0)
+    assert not fw.stats.duration_mismatch and fw.stats.expected_duration_s == 2.0
+    fw = extract_face_windows(face_video, n_windows=1, config=cfg, landmarker=landmarker, expected_duration_s=3.0)
+    assert fw.stats.duration_mismatch
 
 
 def test_offset_shifts_windows(face_video, landmarker):
@@ -250,7 +277,7 @@ def test_unreadable_and_fpsless_videos(tmp_path, landmarker, monkeypatch):
         extract_face_windows(tmp_path / "missing.avi", n_windows=1, landmarker=landmarker)
 
     class NoFps:
-        def __init__(self, path):
+        def __init__(self, path, backend):
             pass
 
         def isOpened(self):
@@ -258,6 +285,9 @@ def test_unreadable_and_fpsless_videos(tmp_path, landmarker, monkeypatch):
 
         def get(self, prop):
             return 0.0
+
+        def getBackendName(self):
+            return "none"
 
         def release(self):
             return None
@@ -276,5 +306,7 @@ def test_extract_many_workers_match_serial(face_video, blank_video):
         np.testing.assert_array_equal(a.valid, b.valid)
         assert a.stats == b.stats
     assert [fw.n_windows for fw in serial] == [2, 3]
+    shorter = extract_many([face_video, blank_video], n_windows=1, config=cfg, expected_duration_s=[2.0, 3.0], verbose=False)
+    assert [fw.stats.duration_mismatch for fw in shorter] == [False, False]
     with pytest.raises(ValueError, match="n_windows has 1 entries for 2 videos"):
         extract_many([face_video, blank_video], n_windows=[2], config=cfg)

@@ -100,3 +100,10 @@ def test_bad_input_and_closed():
     with pytest.raises(RuntimeError, match="closed"):
         lm.detect(np.zeros((64, 64, 3), dtype=np.uint8))
     lm.close()  # idempotent
+
+
+def test_blendshapes_off(astronaut):
+    with FaceLandmarker(blendshapes=False) as lm:
+        face = lm.detect(astronaut)
+    assert face.landmarks.shape == (478, 3)
+    assert face.blendshapes.shape == (52,) and np.isnan(face.blendshapes).all()

@@ -66,7 +66,8 @@ class FaceConfig:
         Side of the square crop in pixels (both papers: 64).
     keep_blendshapes : bool
         Keep MediaPipe's 52 blendshape scores per frame as an extra feature (ours; the papers use
-        pixels only).  When False, ``FaceWindows.blendshapes`` is all zeros.
+        pixels only).  When False, the blendshape model is not run (about 8 % faster) and
+        ``FaceWindows.blendshapes`` is all zeros.
     eye_y : float
         Height of the eye line in the crop, as a fraction of ``size`` from the top (ours: 0.36
         leaves the brows, mouth and chin inside a 64-pixel crop).
@@ -74,6 +75,8 @@ class FaceConfig:
         Distance between the eye centres as a fraction of ``size`` (ours: 0.34).
     min_detection_confidence : float
         Face detector threshold (MediaPipe's default 0.5).
+    video_backend : str
+        Which OpenCV reader decodes the video (see the comment on the field; ours).
     duration_tolerance_s : float or None
         A video whose duration differs from ``offset_s + n_windows * window_s`` by more than this
         is reported as a mismatch.  ``None``: only a video too short to cover every window is
@@ -87,8 +90,17 @@ class FaceConfig:
     eye_distance: float = 0.34
     min_detection_confidence: float = 0.5
     duration_tolerance_s: float | None = 1.0
+    # "auto": OpenCV's own MJPEG reader for MJPG-in-AVI files (its grab() only demuxes, so skipped
+    # frames cost nothing; FFmpeg's grab() decodes every frame), FFmpeg for everything else.
+    # "ffmpeg" or "mjpeg" force one reader.  Both decode the same JPEGs; pixel values may differ
+    # by a few levels between the two decoders.
+    video_backend: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.video_backend not in ("auto", "ffmpeg", "mjpeg"):
+            raise ValueError(
+                f"FaceConfig.video_backend must be 'auto', 'ffmpeg' or 'mjpeg', got {self.video_backend!r}"
+            )
         if self.fps <= 0:
             raise ValueError(f"FaceConfig.fps must be > 0, got {self.fps}")
         if self.size < 8:
@@ -111,6 +123,7 @@ class FaceVideoStats:
     """
 
     video: str
+    backend: str
     video_fps: float
     n_video_frames: int
     video_duration_s: float
@@ -247,9 +260,23 @@ def align_face(rgb: np.ndarray, landmarks: np.ndarray, config: FaceConfig) -> np
 # ----------------------------------------------------------------------------------- one video
 
 
-def _open_video(path: Path) -> cv2.VideoCapture:
-    """Open a video with OpenCV (a separate function so tests can count its calls)."""
-    return cv2.VideoCapture(str(path))
+def _fourcc(cap: cv2.VideoCapture) -> str:
+    code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+
+
+def _open_video(path: Path, backend: str = "auto") -> cv2.VideoCapture:
+    """Open a video with the OpenCV reader ``backend`` names (see :class:`FaceConfig`)."""
+    if backend == "mjpeg":
+        return cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if backend == "auto" and cap.isOpened() and _fourcc(cap).upper() == "MJPG" and path.suffix.lower() == ".avi":
+        mjpeg = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+        if mjpeg.isOpened():
+            cap.release()
+            return mjpeg
+        logger.debug("%s: OpenCV's MJPEG reader cannot open it; decoding with FFmpeg", path)
+    return cap
 
 
 def _video_fps(cap: cv2.VideoCapture, path: Path) -> tuple[float, int]:
@@ -271,6 +298,7 @@ def extract_face_windows(
     offset_s: float = 0.0,
     config: FaceConfig | None = None,
     landmarker: FaceLandmarker | None = None,
+    expected_duration_s: float | None = None,
     verbose: bool | str | None = None,
 ) -> FaceWindows:
     """Aligned face crops of ``video_path`` for ``n_windows`` windows of ``window_s`` seconds.
@@ -290,6 +318,10 @@ def extract_face_windows(
         Defaults to ``FaceConfig()`` (5 fps, 64×64, blendshapes kept).
     landmarker : FaceLandmarker, optional
         An open landmarker to reuse across videos; by default one is opened and closed here.
+    expected_duration_s : float, optional
+        How long the video should last, for the duration check (DEAP: 60; MAHNOB: stimulus onset
+        plus the clip length).  Default ``offset_s + n_windows * window_s``; pass the trial's
+        length when you extract fewer windows than the trial has.
 
     Returns
     -------
@@ -310,19 +342,28 @@ def extract_face_windows(
         raise ValueError(f"n_windows must be >= 0, got {n_windows}")
     with use_log_level(verbose):
         if landmarker is None:
-            with FaceLandmarker(min_detection_confidence=config.min_detection_confidence) as lm:
-                return _extract(path, n_windows, window_s, offset_s, config, lm)
-        return _extract(path, n_windows, window_s, offset_s, config, landmarker)
+            with FaceLandmarker(
+                min_detection_confidence=config.min_detection_confidence, blendshapes=config.keep_blendshapes
+            ) as lm:
+                return _extract(path, n_windows, window_s, offset_s, config, lm, expected_duration_s)
+        if config.keep_blendshapes and not landmarker.blendshapes:
+            raise ValueError(
+                "FaceConfig.keep_blendshapes is True but the landmarker was opened with "
+                "blendshapes=False; open it with blendshapes=True or set keep_blendshapes=False"
+            )
+        return _extract(path, n_windows, window_s, offset_s, config, landmarker, expected_duration_s)
 
 
 def _extract(
-    path: Path, n_windows: int, window_s: float, offset_s: float, config: FaceConfig, lm: FaceLandmarker
-) -> FaceWindows:
-    cap = _open_video(path)
+    path: Path, n_windows: int, window_s: float, offset_s: float, config: FaceConfig, lm: FaceLandmarker,
+    expected_duration_s: float | None,
+) -> FaceWindows:  # fmt: skip
+    cap = _open_video(path, config.video_backend)
     try:
         if not cap.isOpened():
             raise ValueError(f"{path}: OpenCV cannot open this video (corrupted or unknown codec)")
         video_fps, n_video_frames = _video_fps(cap, path)
+        backend = cap.getBackendName()
         schedule = frame_schedule(
             video_fps=video_fps, fps=config.fps, n_windows=n_windows, window_s=window_s, offset_s=offset_s
         )  # (n_windows, T) frame indices
@@ -376,24 +417,26 @@ def _extract(
 
     frame_index = np.where(decoded, schedule, -1)
     stats = _stats(
-        path, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
-        n_grabbed, n_decoded, detected, valid,
+        path, backend, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
+        n_grabbed, n_decoded, detected, valid, expected_duration_s,
     )  # fmt: skip
     return FaceWindows(frames, blend, detected, valid, frame_index, stats, config)
 
 
 def _stats(
-    path, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
-    n_grabbed, n_decoded, detected, valid,
+    path, backend, video_fps, n_video_frames, n_windows, window_s, offset_s, config,
+    n_grabbed, n_decoded, detected, valid, expected_duration_s,
 ) -> FaceVideoStats:  # fmt: skip
     duration = n_video_frames / video_fps if n_video_frames > 0 else n_grabbed / video_fps
-    expected = offset_s + n_windows * window_s
+    needed = offset_s + n_windows * window_s
+    expected = needed if expected_duration_s is None else float(expected_duration_s)
     tol = config.duration_tolerance_s
-    too_short = n_decoded < detected.size or duration < expected - 1.0 / video_fps
+    too_short = n_decoded < detected.size or duration < needed - 1.0 / video_fps
     mismatch = bool(too_short or (tol is not None and abs(duration - expected) > tol))
     n_detected = int(detected.sum())
     stats = FaceVideoStats(
         video=str(path),
+        backend=backend,
         video_fps=video_fps,
         n_video_frames=n_video_frames,
         video_duration_s=round(duration, 4),
@@ -411,9 +454,9 @@ def _stats(
     )
     if mismatch:
         logger.warning(
-            "%s: video lasts %.2f s (%d frames at %.3g fps) but %d windows of %g s from %g s need "
-            "%.2f s%s",
-            path, duration, n_video_frames, video_fps, n_windows, window_s, offset_s, expected,
+            "%s: video lasts %.2f s (%d frames at %.3g fps) but %.2f s were expected (%d windows "
+            "of %g s from %g s need %.2f s)%s",
+            path, duration, n_video_frames, video_fps, expected, n_windows, window_s, offset_s, needed,
             f"; only {n_decoded} of {detected.size} frames could be sampled" if too_short else "",
         )  # fmt: skip
     if stats.n_windows_without_face:
@@ -440,26 +483,28 @@ def detection_table(results: Sequence[FaceWindows | FaceVideoStats]):
 _WORKER_LANDMARKER: FaceLandmarker | None = None
 
 
-def _worker_init(min_detection_confidence: float, log_level: int) -> None:
+def _worker_init(min_detection_confidence: float, blendshapes: bool, log_level: int) -> None:
     """Open one landmarker per worker process, closed by multiprocessing's exit finalisers."""
     from multiprocessing import util
 
     global _WORKER_LANDMARKER
     logger.setLevel(log_level)
-    _WORKER_LANDMARKER = FaceLandmarker(min_detection_confidence=min_detection_confidence)
+    _WORKER_LANDMARKER = FaceLandmarker(
+        min_detection_confidence=min_detection_confidence, blendshapes=blendshapes
+    )
     util.Finalize(_WORKER_LANDMARKER, _WORKER_LANDMARKER.close, exitpriority=10)
 
 
 def _worker_run(args: tuple) -> FaceWindows:
-    path, n_windows, window_s, offset_s, config = args
+    path, n_windows, window_s, offset_s, config, expected = args
     return extract_face_windows(
         path, n_windows=n_windows, window_s=window_s, offset_s=offset_s, config=config,
-        landmarker=_WORKER_LANDMARKER,
+        landmarker=_WORKER_LANDMARKER, expected_duration_s=expected,
     )  # fmt: skip
 
 
 def _per_video(value, n: int, name: str) -> list:
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if value is None or isinstance(value, (int, float, np.integer, np.floating)):
         return [value] * n
     value = list(value)
     if len(value) != n:
@@ -474,6 +519,7 @@ def extract_many(
     window_s: float = 1.0,
     offset_s: float | Sequence[float] = 0.0,
     config: FaceConfig | None = None,
+    expected_duration_s: float | Sequence[float | None] | None = None,
     n_jobs: int = 1,
     verbose: bool | str | None = None,
 ) -> list[FaceWindows]:
@@ -482,7 +528,9 @@ def extract_many(
     Parameters
     ----------
     videos : sequence of path-like
-    n_windows, offset_s : one value for all videos, or one per video (MAHNOB trials differ).
+    n_windows, offset_s, expected_duration_s
+        One value for all videos, or one per video (MAHNOB trials differ); see
+        :func:`extract_face_windows`.
     n_jobs : int
         Worker processes (each opens its own landmarker; ``spawn`` start method, since
         MediaPipe's threads do not survive ``fork``).  1 runs in this process.
@@ -502,15 +550,20 @@ def extract_many(
             [window_s] * len(videos),
             _per_video(offset_s, len(videos), "offset_s"),
             [config] * len(videos),
+            _per_video(expected_duration_s, len(videos), "expected_duration_s"),
         )
     )
     with use_log_level(verbose):
         show = logger.level <= 20  # progress bar at INFO and below
         if n_jobs <= 1 or len(jobs) <= 1:
-            with FaceLandmarker(min_detection_confidence=config.min_detection_confidence) as lm:
+            with FaceLandmarker(
+                min_detection_confidence=config.min_detection_confidence, blendshapes=config.keep_blendshapes
+            ) as lm:
                 return [
-                    extract_face_windows(p, n_windows=n, window_s=ws, offset_s=o, config=c, landmarker=lm)
-                    for p, n, ws, o, c in tqdm(jobs, desc="face videos", unit="video", disable=not show)
+                    extract_face_windows(
+                        p, n_windows=n, window_s=ws, offset_s=o, config=c, landmarker=lm, expected_duration_s=e
+                    )
+                    for p, n, ws, o, c, e in tqdm(jobs, desc="face videos", unit="video", disable=not show)
                 ]
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -519,7 +572,7 @@ def extract_many(
             max_workers=min(n_jobs, len(jobs)),
             mp_context=mp.get_context("spawn"),
             initializer=_worker_init,
-            initargs=(config.min_detection_confidence, logger.level),
+            initargs=(config.min_detection_confidence, config.keep_blendshapes, logger.level),
         ) as pool:
             return list(
                 tqdm(pool.map(_worker_run, jobs), total=len(jobs), desc="face videos", unit="video", disable=not show)

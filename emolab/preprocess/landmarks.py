@@ -80,7 +80,8 @@ class FaceResult:
         in pixels, ``z`` depth relative to the head centre in the same scale as ``x`` (MediaPipe's
         normalised z times the image width).  Indices 468-477 are the two irises.
     blendshapes : np.ndarray, float32, shape (52,)
-        Blendshape scores in [0, 1], named by :data:`BLENDSHAPE_NAMES`.
+        Blendshape scores in [0, 1], named by :data:`BLENDSHAPE_NAMES` (NaN when the landmarker was
+        opened with ``blendshapes=False``).
     image_size : tuple of int
         ``(height, width)`` of the image the face was found in.
     """
@@ -210,6 +211,9 @@ class FaceLandmarker:
         threshold.
     verify : bool
         Check the model's sha256 against the manifest (default).
+    blendshapes : bool
+        Also run the blendshape model (default; about 1-2 ms of the ~15-20 ms per frame).  When
+        False, ``FaceResult.blendshapes`` is all NaN.
 
     Notes
     -----
@@ -225,12 +229,14 @@ class FaceLandmarker:
         num_faces: int = 1,
         min_detection_confidence: float = 0.5,
         verify: bool = True,
+        blendshapes: bool = True,
     ) -> None:
         if num_faces < 1:
             raise ValueError(f"num_faces must be >= 1, got {num_faces}")
         self.model_path = face_model_path(model_path, verify=verify)
         self.num_faces = int(num_faces)
         self.min_detection_confidence = float(min_detection_confidence)
+        self.blendshapes = bool(blendshapes)
         self._task = None
         self._open()
 
@@ -245,7 +251,7 @@ class FaceLandmarker:
                 num_faces=self.num_faces,
                 min_face_detection_confidence=self.min_detection_confidence,
                 min_face_presence_confidence=self.min_detection_confidence,
-                output_face_blendshapes=True,
+                output_face_blendshapes=self.blendshapes,
             )
             self._task = vision.FaceLandmarker.create_from_options(options)
             # The first inference builds the XNNPACK delegates and prints more notices.
@@ -288,7 +294,7 @@ class FaceLandmarker:
             lm *= np.array([w, h, w], dtype=np.float32)  # (478, 3) -> pixels
             if result.face_blendshapes:
                 bs = np.array([c.score for c in result.face_blendshapes[i]], dtype=np.float32)
-            else:  # pragma: no cover - blendshapes are always requested above
+            else:  # blendshapes=False
                 bs = np.full(len(BLENDSHAPE_NAMES), np.nan, dtype=np.float32)
             faces.append(FaceResult(landmarks=lm, blendshapes=bs, image_size=(h, w)))
         if len(faces) == 1:

@@ -1,0 +1,107 @@
+"""Small building blocks shared by several encoders and fusion heads.
+
+Dimension letters used in shape comments throughout :mod:`emolab.models`:
+``B`` batch, ``T`` face frames per window, ``C`` signal channels, ``L`` signal samples,
+``H``/``W`` image height/width, ``D`` feature width, ``N`` tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channel axis of a ``(B, D, H, W)`` feature map (ConvNeXt's
+    "channels-first" LayerNorm :cite:p:`woo2023convnextv2`).
+
+    Parameters
+    ----------
+    n_features : int
+        Number of channels ``D``.
+    eps : float
+        Added to the variance for numerical stability.
+    """
+
+    def __init__(self, n_features: int, *, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(n_features, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)  # (B, D, H, W) -> (B, H, W, D)
+        x = self.norm(x)
+        return x.permute(0, 3, 1, 2)  # (B, H, W, D) -> (B, D, H, W)
+
+
+class GlobalResponseNorm(nn.Module):
+    """Global response normalisation (GRN) of ConvNeXt V2 :cite:p:`woo2023convnextv2`.
+
+    For every channel, the L2 norm of its map over the spatial positions is divided by the mean
+    of these norms across channels; the feature map is rescaled by that ratio through a learnable
+    affine term and added back (``x + gamma * (x * ratio) + beta``), which encourages channels
+    to compete instead of collapsing onto the same response.  ``gamma`` and ``beta`` start at zero,
+    so an untrained block is the identity here.
+
+    Input and output: ``(B, H, W, D)`` (channels last, as inside a ConvNeXt block).
+    """
+
+    def __init__(self, n_features: int, *, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, n_features))
+        self.beta = nn.Parameter(torch.zeros(1, 1, 1, n_features))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True)  # (B, 1, 1, D)
+        ratio = norms / (norms.mean(dim=-1, keepdim=True) + self.eps)  # (B, 1, 1, D)
+        return x + self.gamma * (x * ratio) + self.beta
+
+
+class LearnedPositionalEmbedding(nn.Module):
+    """A learned vector per sequence position, added to ``(B, N, D)`` tokens.
+
+    Parameters
+    ----------
+    max_len : int
+        Longest sequence accepted (for faces: the number of frames per window).
+    n_features : int
+        Token width ``D``.
+    """
+
+    def __init__(self, max_len: int, n_features: int) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.weight = nn.Parameter(torch.zeros(1, max_len, n_features))
+        nn.init.trunc_normal_(self.weight, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[1]
+        if n > self.max_len:
+            raise ValueError(
+                f"sequence of {n} positions but the positional embedding holds {self.max_len}; "
+                f"build the model with a larger n_frames"
+            )
+        return x + self.weight[:, :n]
+
+
+def mlp(
+    in_features: int,
+    hidden: Sequence[int],
+    out_features: int,
+    *,
+    dropout: float = 0.0,
+    activation: type[nn.Module] = nn.ReLU,
+) -> nn.Sequential:
+    """``Linear -> activation -> Dropout`` for each hidden width, then a final ``Linear``.
+
+    ``mlp(128, (64,), 1)`` maps ``(B, 128)`` to ``(B, 1)`` through one 64-unit hidden layer.
+    """
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation(), nn.Dropout(dropout)]
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)

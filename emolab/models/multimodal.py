@@ -1,0 +1,112 @@
+"""One wrapper for every ablation: optional face encoder + optional bio encoder + fusion head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: Modalities in the fixed order the wrapper hands them to a fusion head.
+MODALITIES = ("face", "bio")
+
+
+class MultimodalModel(nn.Module):
+    """Face encoder and/or physiological encoder, then a fusion head: logits per sample.
+
+    Bio-only, face-only and fused models are the same class with an encoder left out, so the
+    unimodal ablations of both papers :cite:p:`safavi_deep_multimodal,yu2025gbvnet` run through
+    the same code as the full models.  Build them with :func:`emolab.models.build_model`.
+
+    Shapes: ``face`` ``(B, T, 3, S, S)`` float32 in [0, 1], ``bio`` ``(B, C, L)`` float32;
+    output ``(B, n_outputs)`` logits (apply ``sigmoid`` for probabilities; valence and arousal
+    are separate binary tasks, one logit each).
+
+    Parameters
+    ----------
+    face_encoder, bio_encoder : nn.Module or None
+        Encoders mapping their input to ``(B, n_features)``; each must expose ``n_features``
+        (the face encoder also ``n_frames`` and ``image_size``, the bio encoder ``n_chans`` and
+        ``n_times``, used to check inputs).  At least one is required.
+    fusion : nn.Module
+        A head from :mod:`emolab.models.fusion` whose ``in_features`` lists the present
+        encoders' widths, face first.
+    """
+
+    def __init__(self, face_encoder: nn.Module | None, bio_encoder: nn.Module | None, fusion: nn.Module) -> None:
+        super().__init__()
+        if face_encoder is None and bio_encoder is None:
+            raise ValueError("a MultimodalModel needs a face encoder, a bio encoder or both")
+        self.face_encoder = face_encoder
+        self.bio_encoder = bio_encoder
+        self.fusion = fusion
+        widths = tuple(enc.n_features for enc in (face_encoder, bio_encoder) if enc is not None)
+        if tuple(fusion.in_features) != widths:
+            raise ValueError(
+                f"the fusion head expects feature widths {tuple(fusion.in_features)} but the "
+                f"encoders give {widths} ({', '.join(self.modalities)})"
+            )
+        self.n_outputs = fusion.n_outputs
+        self.config = None  # set by build_model to its ModelConfig
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities this model reads, in fusion order, e.g. ``("face", "bio")``."""
+        present = {"face": self.face_encoder is not None, "bio": self.bio_encoder is not None}
+        return tuple(m for m in MODALITIES if present[m])
+
+    def _check_face(self, face: torch.Tensor) -> None:
+        enc = self.face_encoder
+        expected = (enc.n_frames, 3, enc.image_size, enc.image_size)
+        if face.ndim != 5 or tuple(face.shape[1:]) != expected:
+            raise ValueError(
+                f"face input must be (B, {', '.join(map(str, expected))}) = (batch, frames, RGB, "
+                f"height, width), got {tuple(face.shape)}; build the model with n_frames="
+                f"{face.shape[1] if face.ndim == 5 else '?'} if the windows hold that many frames"
+            )
+
+    def _check_bio(self, bio: torch.Tensor) -> None:
+        enc = self.bio_encoder
+        if bio.ndim != 3 or tuple(bio.shape[1:]) != (enc.n_chans, enc.n_times):
+            raise ValueError(
+                f"bio input must be (B, {enc.n_chans}, {enc.n_times}) = (batch, channels, samples), "
+                f"got {tuple(bio.shape)}; build the model with matching n_chans and n_times"
+            )
+
+    def encode(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The feature vector of each present modality, ``{"face": (B, D), "bio": (B, D)}``.
+
+        An input whose encoder is absent is ignored (a bio-only model may be handed the whole
+        batch); an input whose encoder is present is required.
+        """
+        features: dict[str, torch.Tensor] = {}
+        if self.face_encoder is not None:
+            if face is None:
+                raise ValueError(f"this model reads {self.modalities} but no face input was given")
+            self._check_face(face)
+            features["face"] = self.face_encoder(face)  # (B, T, 3, S, S) -> (B, D_face)
+        if self.bio_encoder is not None:
+            if bio is None:
+                raise ValueError(f"this model reads {self.modalities} but no bio input was given")
+            self._check_bio(bio)
+            features["bio"] = self.bio_encoder(bio)  # (B, C, L) -> (B, D_bio)
+        return features
+
+    def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.encode(face=face, bio=bio)
+        return self.fusion([features[m] for m in self.modalities])  # -> (B, n_outputs)
+
+    def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Random inputs of the right shapes (face uniform in [0, 1], bio standard normal).
+
+        For shape traces and FLOP counts only; they carry no emotion.
+        """
+        g = torch.Generator().manual_seed(seed)
+        device = next(self.parameters()).device
+        inputs: dict[str, torch.Tensor] = {}
+        if self.face_encoder is not None:
+            enc = self.face_encoder
+            shape = (batch_size, enc.n_frames, 3, enc.image_size, enc.image_size)
+            inputs["face"] = torch.rand(shape, generator=g).to(device)
+        if self.bio_encoder is not None:
+            shape = (batch_size, self.bio_encoder.n_chans, self.bio_encoder.n_times)
+            inputs["bio"] = torch.randn(shape, generator=g).to(device)
+        return inputs

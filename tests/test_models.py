@@ -1,0 +1,288 @@
+"""emolab.models: shapes, gradients, gates, overfitting, determinism, saving, FLOP counts.
+
+Parametrised over the registry (every model family and fusion head), as braindecode tests its
+model zoo.  Inputs are random tensors: these tests check the machinery, not emotion recognition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from emolab.models import (
+    FUSION_NAMES,
+    MODEL_NAMES,
+    GatedFusion,
+    LateFusion,
+    ModelConfig,
+    MultimodalModel,
+    build_model,
+    complexity_table,
+    count_parameters,
+    flops_per_sample,
+    trace_shapes,
+)
+
+# (n_chans, n_frames) of the datasets and frame rates the papers use
+DATASET_SHAPES = {
+    "deap_5fps": (40, 5),  # Safavi / DeepVANet on DEAP
+    "deap_10fps": (40, 10),  # GBV-Net on DEAP
+    "mahnob_12fps": (38, 12),  # GBV-Net on MAHNOB-HCI
+}
+MODALITY_SETS = [("face", "bio"), ("face",), ("bio",)]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Run these small models on one thread: on a shared 2-core machine, two OpenMP threads
+    competing with other processes make tiny batches several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _inputs(batch: int, n_chans: int, n_frames: int, *, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "face": torch.rand(batch, n_frames, 3, 64, 64, generator=g),
+        "bio": torch.randn(batch, n_chans, 128, generator=g),
+    }
+
+
+@pytest.mark.parametrize("dataset", list(DATASET_SHAPES))
+@pytest.mark.parametrize("modalities", MODALITY_SETS, ids="+".join)
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_output_shape(name, modalities, dataset):
+    n_chans, n_frames = DATASET_SHAPES[dataset]
+    model = build_model(name, modalities=modalities, n_chans=n_chans, n_frames=n_frames, n_outputs=2, seed=0)
+    assert model.modalities == modalities
+    inputs = _inputs(3, n_chans, n_frames)
+    given = {m: inputs[m] for m in modalities}  # the absent modality is not passed at all
+    assert model(**given).shape == (3, 2)
+    features = model.encode(**given)
+    assert set(features) == set(modalities)
+    assert all(f.shape == (3, 64) for f in features.values())
+
+
+@pytest.mark.parametrize("fusion", FUSION_NAMES)
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_parameter_gets_a_gradient(name, fusion):
+    model = build_model(name, fusion=fusion, n_frames=2, seed=0)
+    inputs = _inputs(4, 40, 2)
+    model(**inputs).pow(2).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient reaches {missing}"
+
+
+@pytest.mark.parametrize("fusion", [f for f in FUSION_NAMES if f != "attention"])
+@pytest.mark.parametrize("modality", ["face", "bio"])
+def test_unimodal_models_accept_every_head_but_attention(fusion, modality):
+    model = build_model("gbvnet", modalities=(modality,), fusion=fusion, n_frames=2, seed=0)
+    inputs = _inputs(2, 40, 2)
+    assert model(**{modality: inputs[modality]}).shape == (2, 1)
+
+
+def test_attention_fusion_needs_two_modalities():
+    with pytest.raises(ValueError, match="two modalities"):
+        build_model("safavi", modalities=("bio",), fusion="attention")
+
+
+def test_unused_input_is_ignored_and_missing_input_is_named():
+    model = build_model("safavi", modalities=("bio",), seed=0).eval()
+    inputs = _inputs(2, 40, 5)
+    torch.testing.assert_close(model(**inputs), model(bio=inputs["bio"]))
+    fused = build_model("safavi", seed=0)
+    with pytest.raises(ValueError, match="no face input"):
+        fused(bio=inputs["bio"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"face": torch.rand(2, 7, 3, 64, 64)}, "n_frames=7"), ({"bio": torch.randn(2, 32, 128)}, "n_chans")],
+)
+def test_wrong_input_shapes_are_explained(kwargs, message):
+    model = build_model("gbvnet", seed=0)
+    inputs = {**_inputs(2, 40, 5), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        model(**inputs)
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("deepvanet")
+    with pytest.raises(ValueError, match="unknown fusion"):
+        build_model("gbvnet", fusion="sum")
+    with pytest.raises(ValueError, match="modalities"):
+        build_model("gbvnet", modalities=("eeg",))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_gate_is_exposed_and_strictly_between_0_and_1(name):
+    model = build_model(name, fusion="gated", n_frames=2, seed=0)
+    assert isinstance(model.fusion, GatedFusion) and model.fusion.last_gate is None
+    model(**_inputs(6, 40, 2))
+    gate = model.fusion.last_gate
+    assert gate.shape == (6, 128) and not gate.requires_grad
+    assert bool((gate > 0).all()) and bool((gate < 1).all())
+    # the gate depends on the sample
+    assert gate.std(dim=0).max() > 0
+
+
+def test_late_fusion_weights_sum_to_one():
+    model = build_model("safavi", fusion="late", n_frames=2, seed=0)
+    assert isinstance(model.fusion, LateFusion)
+    out = model.eval()(**_inputs(3, 40, 2))
+    w = model.fusion.modality_weights()
+    torch.testing.assert_close(w.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(out, (model.fusion.last_logits * w[None, :, None]).sum(1))
+
+
+def test_attention_fusion_exposes_its_weights():
+    model = build_model("gbvnet", fusion="attention", n_frames=2, seed=0).eval()  # no attention dropout
+    model(**_inputs(3, 40, 2))
+    att = model.fusion.last_attention
+    assert len(att) == 2 and att[0].shape == (3, 8, 8)
+    torch.testing.assert_close(att[0].sum(-1), torch.ones(3, 8))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_overfits_a_tiny_random_batch(name):
+    """A model that cannot memorise 8 random samples has a broken gradient path."""
+    model = build_model(name, n_frames=2, seed=0)
+    inputs = _inputs(8, 40, 2, seed=1)
+    labels = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1], dtype=torch.float32)[:, None]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _step in range(100):
+        model.train()
+        opt.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(model(**inputs), labels).backward()
+        opt.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = ((model(**inputs) > 0).float() == labels).float().mean().item()
+        if accuracy == 1.0:
+            break
+    assert accuracy == 1.0, f"{name} reached only {accuracy:.0%} training accuracy after {_step + 1} steps"
+
+
+@pytest.mark.parametrize("fusion", FUSION_NAMES)
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_same_seed_same_outputs_and_global_rng_untouched(name, fusion):
+    inputs = _inputs(2, 40, 2)
+    state = torch.random.get_rng_state()
+    a = build_model(name, fusion=fusion, n_frames=2, seed=3).eval()
+    b = build_model(name, fusion=fusion, n_frames=2, seed=3).eval()
+    assert torch.equal(state, torch.random.get_rng_state())
+    c = build_model(name, fusion=fusion, n_frames=2, seed=4).eval()
+    with torch.no_grad():
+        assert torch.equal(a(**inputs), b(**inputs))
+        assert not torch.equal(a(**inputs), c(**inputs))
+
+
+@pytest.mark.parametrize("fusion", FUSION_NAMES)
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_save_and_reload_with_weights_only(name, fusion):
+    model = build_model(name, fusion=fusion, n_frames=2, seed=0)
+    # one training step so the BatchNorm statistics differ from a fresh model's
+    model(**_inputs(4, 40, 2, seed=5)).sum().backward()
+    model.eval()
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "config": dataclasses.asdict(model.config)}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    config = ModelConfig(**{**saved["config"], "seed": 123})  # different init, then overwritten
+    clone = config.build()
+    clone.load_state_dict(saved["state_dict"])
+    clone.eval()
+    inputs = _inputs(3, 40, 2)
+    with torch.no_grad():
+        assert torch.equal(model(**inputs), clone(**inputs))
+
+
+def test_model_config_round_trip():
+    model = build_model("gbvnet", modalities=["bio", "face"], n_chans=38, n_frames=12, fusion="late", seed=1)
+    config = model.config
+    assert config.modalities == ("face", "bio")  # normalised to fusion order
+    rebuilt = ModelConfig(**dataclasses.asdict(config)).build()
+    for (na, pa), (nb, pb) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
+        assert na == nb and torch.equal(pa, pb)
+
+
+def test_wrapper_checks_fusion_widths():
+    model = build_model("safavi", seed=0)
+    with pytest.raises(ValueError, match="feature widths"):
+        MultimodalModel(model.face_encoder, None, model.fusion)
+    with pytest.raises(ValueError, match="needs a face encoder, a bio encoder or both"):
+        MultimodalModel(None, None, model.fusion)
+
+
+# ---- parameter and FLOP counts -------------------------------------------------------------
+
+
+class _Wrap(nn.Module):
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layer(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def test_count_parameters():
+    layer = nn.Linear(10, 3)
+    assert count_parameters(layer) == 33
+    layer.bias.requires_grad_(False)
+    assert count_parameters(layer) == 30
+    assert count_parameters(layer, trainable_only=False) == 33
+
+
+def test_flops_of_a_linear_layer():
+    x = {"x": torch.randn(4, 10)}
+    assert flops_per_sample(_Wrap(nn.Linear(10, 3)), x) == 2 * 10 * 3
+
+
+def test_flops_of_an_lstm_are_counted():
+    x = {"x": torch.randn(2, 5, 16)}
+    assert flops_per_sample(_Wrap(nn.LSTM(16, 8, batch_first=True)), x) == 5 * 2 * 4 * 8 * (16 + 8)
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+def test_flops_of_a_grouped_conv_backward(groups):
+    conv = _Wrap(nn.Conv2d(8, 8, 3, padding=1, groups=groups, bias=False))
+    x = {"x": torch.randn(2, 8, 6, 6)}  # the input needs no gradient: backward = weight gradient
+    forward = flops_per_sample(conv, x)
+    assert forward == 2 * 8 * 6 * 6 * (8 // groups) * 9
+    assert flops_per_sample(conv, x, training=True) == 2 * forward
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_flops_and_table(name):
+    model = build_model(name, n_frames=5, seed=0)
+    inference = flops_per_sample(model)
+    training = flops_per_sample(model, training=True)
+    assert inference > 1e6
+    assert 2 * inference < training < 4 * inference  # backward costs about twice the forward
+    assert all(p.grad is None for p in model.parameters())  # counting leaves no gradients behind
+    table = complexity_table({name: model})
+    row = table.loc[name]
+    assert row["total params"] == count_parameters(model)
+    assert row["face params"] + row["bio params"] + row["fusion params"] == row["total params"]
+
+
+def test_trace_shapes_follows_the_forward_pass():
+    model = build_model("safavi", n_chans=38, n_frames=12, seed=0)
+    table = trace_shapes(model, **model.example_inputs(2), max_depth=2)
+    rows = table.set_index("layer")
+    assert rows.loc["face_encoder", "input shape"] == (2, 12, 3, 64, 64)
+    assert rows.loc["face_encoder", "output shape"] == (2, 64)
+    assert rows.loc["face_encoder.lstm", "input shape"][:2] == (2, 12)
+    assert rows.loc["bio_encoder.transformer", "output shape"] == (2, 128, 64)
+    assert rows.loc["fusion", "output shape"] == (2, 1)
+    assert table["depth"].max() == 2
+    assert model.training  # restored
