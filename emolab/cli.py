@@ -7,6 +7,7 @@ Examples
     emolab book                               # execute notebooks (smoke profile) and build the book
     emolab book -p profile=full -p data_root=/data/deap
     emolab data verify /data/deap --dataset deap
+    emolab data synth --format deap --preset smoke --out /tmp/deap-synth --seed 0
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    from emolab.data.synthetic import ensure_synthetic
+
+    root = ensure_synthetic(fmt=args.format, preset=args.preset, seed=args.seed, root=args.out, n_jobs=args.jobs)
+    print(root)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emolab", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", default="INFO", help="log level (DEBUG, INFO, WARNING)")
@@ -71,8 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True)
     verify = data_sub.add_parser("verify", help="check a dataset folder against data_manifest.yaml")
     verify.add_argument("root", help="the dataset folder")
-    verify.add_argument("--dataset", required=True, choices=["deap", "mahnob"])
+    verify.add_argument("--dataset", required=True, choices=["deap", "mahnob", "synthetic-deap", "synthetic-mahnob"])
     verify.set_defaults(func=_cmd_data_verify)
+    synth = data_sub.add_parser("synth", help="generate the synthetic dataset (DEAP or MAHNOB-HCI format)")
+    synth.add_argument("--format", default="deap", choices=["deap", "mahnob"], help="on-disk format")
+    synth.add_argument("--preset", default="smoke", choices=["smoke", "deap"], help="sizes (deap = the real ones)")
+    synth.add_argument("--out", type=Path, help="folder to create (default: emolab's cache, named by a hash)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed -> identical files)")
+    synth.add_argument("--jobs", type=int, default=1, help="participants generated in parallel processes")
+    synth.set_defaults(func=_cmd_data_synth)
     return parser
 
 

@@ -1,0 +1,420 @@
+"""Run a grid of (model × modalities × task × protocol × subject × fold) cells, resumably.
+
+* :func:`run_fold` — train and test one model on one fold (the glue between protocols, data and
+  the model-agnostic :class:`~emolab.train.trainer.Trainer`).
+* :class:`Cell` / :func:`make_cells` — one fold of one configuration, and the grid of them.
+* :func:`run_cell` — what a worker process does with a cell: open the data, build the model from
+  factories named by dotted paths (so the cell pickles as plain data), call :func:`run_fold`.
+* :func:`run_sweep` — runs the cells not yet in the results table, in parallel worker processes,
+  with a progress bar; appends one row per test subject to the table as each cell finishes, so a
+  killed sweep resumes where it stopped.  Each cell also leaves its per-epoch history and its
+  test predictions in ``<results folder>/cells/<cell hash>/`` for curves and confusion matrices.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import importlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset, Subset
+
+from emolab._logging import logger, use_log_level
+from emolab.train.config import TrainConfig
+from emolab.train.metrics import binary_metrics
+from emolab.train.protocols import get_protocol, make_folds, make_labels, validation_split, Fold
+from emolab.train.results import append_results, finished_cells
+from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
+
+
+# ----------------------------------------------------------------------------------- one fold
+@dataclass
+class FoldOutput:
+    """What :func:`run_fold` returns.
+
+    ``metrics`` are over the whole test fold; ``per_subject`` holds one metrics dict per test
+    subject; ``predictions`` one row per test item (``y_true``, ``y_score``, ``subject``,
+    ``trial``, ``segment`` …); ``history`` one row per epoch.
+    """
+
+    metrics: dict[str, float]
+    per_subject: dict[int, dict[str, float]]
+    predictions: pd.DataFrame
+    history: pd.DataFrame
+    n_train: int
+    n_val: int
+    n_test: int
+    best_epoch: int | None
+    train_seconds: float
+    device: str
+
+
+def run_fold(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    metadata: pd.DataFrame,
+    fold: Fold,
+    config: TrainConfig,
+    *,
+    labels: np.ndarray | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    callbacks: Sequence[Callable] = (),
+    verbose: bool | str | None = None,
+) -> FoldOutput:
+    """Train ``model`` on ``fold.train_idx`` and evaluate it once on ``fold.test_idx``.
+
+    The validation split for early stopping is carved from the training fold only
+    (:func:`~emolab.train.protocols.validation_split`), grouped as ``config.val_grouping`` says
+    (``"protocol"``: like the protocol's test fold — by trial for ``trial-kfold``, by subject for
+    ``loso``, by segment for the leaky segment protocols).  For a face-only model, segments
+    without a detected face (metadata column ``has_face`` False) are left out of train and test;
+    a fusion model sees them with an all-zero face.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Items as the segment store yields them; row ``i`` of ``metadata`` describes item ``i``.
+    labels : np.ndarray, optional
+        Binary targets per item; default :func:`~emolab.train.protocols.make_labels` with the
+        default rule (rating >= 5) for ``config.task``.
+    """
+    if len(metadata) != len(dataset):
+        raise ValueError(f"metadata has {len(metadata)} rows but the dataset {len(dataset)} items")
+    meta = metadata.reset_index(drop=True)
+    y = make_labels(meta, task=config.task) if labels is None else np.asarray(labels)
+    train_idx, test_idx = np.asarray(fold.train_idx), np.asarray(fold.test_idx)
+    if config.modalities == ("face",) and "has_face" in meta.columns:
+        ok = meta["has_face"].to_numpy(dtype=bool)
+        train_idx, test_idx = train_idx[ok[train_idx]], test_idx[ok[test_idx]]
+        if len(test_idx) == 0:
+            raise ValueError(f"{fold}: no test segment has a detected face; cannot evaluate a face-only model")
+    grouping = config.val_grouping
+    if grouping == "protocol":
+        grouping = get_protocol(fold.protocol).disjoint or "segment"
+    fit_idx, val_idx = validation_split(meta, train_idx, grouping=grouping,
+                                        val_fraction=config.val_fraction, labels=y, seed=config.seed)
+    ds = WithTargets(dataset, y)
+    trainer = Trainer(model, config, checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+    t0 = time.perf_counter()
+    history = trainer.fit(Subset(ds, fit_idx.tolist()), Subset(ds, val_idx.tolist()) if len(val_idx) else None)
+    seconds = time.perf_counter() - t0
+    pred = trainer.predict(Subset(ds, test_idx.tolist()))
+    predictions = pd.DataFrame({k: v for k, v in pred.items() if k not in ("loss",)})
+    if "subject" not in predictions:
+        predictions["subject"] = meta["subject"].to_numpy()[test_idx]
+    per_subject = {
+        int(s): binary_metrics(g["y_true"], g["y_score"]) for s, g in predictions.groupby("subject")
+    }
+    return FoldOutput(
+        metrics=binary_metrics(pred["y_true"], pred["y_score"]), per_subject=per_subject,
+        predictions=predictions, history=pd.DataFrame(history), n_train=len(fit_idx),
+        n_val=len(val_idx), n_test=len(test_idx), best_epoch=trainer.best_epoch,
+        train_seconds=seconds, device=str(trainer.device),
+    )
+
+
+# ---------------------------------------------------------------------------------- the cells
+def _resolve(dotted: str) -> Callable:
+    """``"package.module:function"`` -> the function."""
+    if ":" not in dotted:
+        raise ValueError(f"factory {dotted!r} must look like 'package.module:function'")
+    mod, name = dotted.split(":", 1)
+    return getattr(importlib.import_module(mod), name)
+
+
+@dataclass
+class Cell:
+    """One fold of one configuration — the unit of work, resumption and parallelism.
+
+    Attributes
+    ----------
+    model, modalities, task, protocol, subject, fold
+        The grid coordinates (``subject`` = -1 for ``pooled-segment-kfold`` folds).
+    n_splits, split_seed
+        Passed to :func:`~emolab.train.protocols.make_folds`.
+    label_method, label_threshold
+        Passed to :func:`~emolab.train.protocols.make_labels`.
+    train : dict
+        :meth:`TrainConfig.to_dict` (``task`` and ``modalities`` are overridden by the cell's).
+    model_kwargs : dict
+        Passed to the model factory (e.g. ``n_chans``, ``n_times``, ``n_frames``).
+    data : dict
+        ``{"factory": "module:function", "kwargs": {...}}``; the factory returns a dataset with a
+        ``.metadata`` DataFrame (the segment store's ``SegmentDataset``).
+    model_factory : str
+        Dotted path of ``build_model(name, *, modalities, **model_kwargs)``.
+    """
+
+    model: str
+    modalities: tuple[str, ...]
+    task: str
+    protocol: str
+    subject: int
+    fold: int
+    n_splits: int = 10
+    split_seed: int = 0
+    label_method: str = "threshold"
+    label_threshold: float = 5.0
+    train: dict = field(default_factory=dict)
+    model_kwargs: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    model_factory: str = "emolab.models:build_model"
+
+    def __post_init__(self) -> None:
+        self.modalities = tuple(self.modalities)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @property
+    def key(self) -> str:
+        """Hash of the whole cell (any change of configuration gives a new cell)."""
+        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def cell_id(self) -> str:
+        """Readable and unique: ``model|modalities|task|protocol|s<subject>|f<fold>|<hash>``."""
+        return (f"{self.model}|{'+'.join(self.modalities)}|{self.task}|{self.protocol}|"
+                f"s{self.subject}|f{self.fold}|{self.key}")
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict({**self.train, "task": self.task, "modalities": list(self.modalities)})
+
+
+def make_cells(
+    metadata: pd.DataFrame,
+    *,
+    models: Sequence[str],
+    modalities: Sequence[Sequence[str]],
+    tasks: Sequence[str] = ("valence", "arousal"),
+    protocols: Sequence[str] = ("paper-segment-kfold", "trial-kfold"),
+    n_splits: int = 10,
+    split_seed: int = 0,
+    subjects: Sequence[int] | None = None,
+    max_folds: int | None = None,
+    train: TrainConfig | dict | None = None,
+    model_kwargs: dict | None = None,
+    data: dict | None = None,
+    model_factory: str = "emolab.models:build_model",
+    label_method: str = "threshold",
+    label_threshold: float = 5.0,
+) -> list[Cell]:
+    """The grid: one :class:`Cell` per model × modalities × task × protocol × fold.
+
+    The folds are enumerated here from ``metadata`` with the same arguments the workers use, so
+    the grid lists exactly the folds that will run.  ``max_folds`` keeps only the first folds of
+    each subject (or of the pooled protocol) — for smoke runs; say so when reporting.
+    """
+    train_d = (train.to_dict() if isinstance(train, TrainConfig) else dict(train or {}))
+    cells = []
+    for task in tasks:
+        y = make_labels(metadata, task=task, method=label_method, threshold=label_threshold)
+        for protocol in protocols:
+            folds = make_folds(metadata, protocol, task=task, n_splits=n_splits, seed=split_seed,
+                               labels=y, subjects=None if subjects is None else list(subjects))
+            if max_folds is not None:
+                folds = [f for f in folds if f.fold < max_folds]
+            for model in models:
+                for mods in modalities:
+                    for f in folds:
+                        cells.append(Cell(
+                            model=model, modalities=tuple(mods), task=task, protocol=protocol,
+                            subject=f.subject, fold=f.fold, n_splits=n_splits, split_seed=split_seed,
+                            label_method=label_method, label_threshold=label_threshold,
+                            train=train_d, model_kwargs=dict(model_kwargs or {}),
+                            data=dict(data or {}), model_factory=model_factory,
+                        ))
+    return cells
+
+
+_DATA_CACHE: dict[str, Dataset] = {}
+
+
+def _open_data(spec: dict) -> Dataset:
+    key = json.dumps(spec, sort_keys=True)
+    if key not in _DATA_CACHE:
+        if "factory" not in spec:
+            raise ValueError(f"cell data spec {spec} needs a 'factory' ('module:function')")
+        _DATA_CACHE[key] = _resolve(spec["factory"])(**spec.get("kwargs", {}))
+    return _DATA_CACHE[key]
+
+
+@dataclass
+class CellOutput:
+    """A finished cell: result rows (one per test subject), predictions and history."""
+
+    rows: list[dict]
+    predictions: pd.DataFrame
+    history: pd.DataFrame
+
+
+def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput:
+    """Run one cell (in whichever process calls it); checkpoints go to ``workdir/checkpoint``."""
+    dataset = _open_data(cell.data)
+    metadata = getattr(dataset, "metadata", None)
+    if metadata is None:
+        raise TypeError(f"the dataset from {cell.data.get('factory')} has no .metadata DataFrame")
+    config = cell.train_config()
+    labels = make_labels(metadata, task=cell.task, method=cell.label_method, threshold=cell.label_threshold)
+    folds = make_folds(metadata, cell.protocol, task=cell.task, n_splits=cell.n_splits,
+                       seed=cell.split_seed, labels=labels)
+    match = [f for f in folds if f.subject == cell.subject and f.fold == cell.fold]
+    if len(match) != 1:
+        raise ValueError(f"{cell.cell_id}: fold not found in the data (protocol {cell.protocol})")
+    seed_everything(config.seed)
+    model = _resolve(cell.model_factory)(cell.model, modalities=cell.modalities, **cell.model_kwargs)
+    ckpt = None if workdir is None else Path(workdir) / "checkpoint"
+    out = run_fold(model, dataset, metadata, match[0], config, labels=labels, checkpoint_dir=ckpt,
+                   verbose=False)
+    proto = get_protocol(cell.protocol)
+    rows = []
+    for subj, m in out.per_subject.items():
+        rows.append({
+            "cell_id": cell.cell_id, "model": cell.model, "modalities": "+".join(cell.modalities),
+            "task": cell.task, "protocol": cell.protocol, "leaky": proto.leaky,
+            "disjoint": proto.disjoint or "none", "subject": subj, "fold": cell.fold,
+            **{k: m[k] for k in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "majority_baseline")},
+            "n_train": out.n_train, "n_val": out.n_val, "n_test": m["n"], "n_pos": m["n_pos"],
+            "best_epoch": out.best_epoch, "epochs_run": len(out.history),
+            "train_seconds": round(out.train_seconds, 3), "device": out.device,
+            "config": cell.to_dict(),
+        })
+    return CellOutput(rows=rows, predictions=out.predictions, history=out.history)
+
+
+# ---------------------------------------------------------------------------------- the sweep
+def _init_worker(n_threads: int) -> None:
+    torch.set_num_threads(n_threads)
+
+
+def _call(cell_fn: Callable, cell: Cell, workdir: Path) -> CellOutput:
+    return cell_fn(cell, workdir)
+
+
+def cell_dir(results_path: str | os.PathLike, cell: Cell | str) -> Path:
+    """Folder holding a cell's ``history.csv``, ``predictions.csv`` and (while running) checkpoint."""
+    key = cell.key if isinstance(cell, Cell) else str(cell).rsplit("|", 1)[-1]
+    return Path(results_path).parent / "cells" / key
+
+
+def load_cell_outputs(results_path: str | os.PathLike, cell_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(history, predictions)`` DataFrames a finished cell left beside the results table."""
+    d = cell_dir(results_path, cell_id)
+    files = [d / "history.csv", d / "predictions.csv"]
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} is missing; re-run the sweep cell {cell_id}")
+    return pd.read_csv(files[0]), pd.read_csv(files[1])
+
+
+def run_sweep(
+    cells: Iterable[Cell],
+    results_path: str | os.PathLike,
+    *,
+    cell_fn: Callable[[Cell, Path], CellOutput] = run_cell,
+    n_jobs: int = 1,
+    keep_checkpoints: bool = False,
+    start_method: str = "forkserver",
+    progress: bool | None = None,
+    verbose: bool | str | None = None,
+) -> pd.DataFrame:
+    """Run every cell whose ``cell_id`` is not yet in the results table at ``results_path``.
+
+    Parameters
+    ----------
+    cells : iterable of Cell
+    results_path : path
+        The CSV (:mod:`emolab.train.results`); rows are appended as cells finish, by this
+        process only (workers return rows, they never write the table).
+    cell_fn : callable
+        ``cell_fn(cell, workdir) -> CellOutput``; a module-level function (it is pickled to the
+        workers).  Default :func:`run_cell`.
+    n_jobs : int
+        Worker processes, each with ``cpu_count // n_jobs`` torch threads; 1 runs the cells in
+        this process.  Each worker keeps the opened dataset between its cells.
+    start_method : {"forkserver", "spawn", "fork"}
+        How workers start.  ``"forkserver"`` (default) imports torch and emolab once in a clean
+        server process and forks workers from it: fast and safe with threads and CUDA.
+        ``"fork"`` is fastest but unsafe once this process has started CUDA or OpenMP threads.
+    keep_checkpoints : bool
+        Keep each finished cell's last checkpoint (off: they are deleted once the row is written).
+
+    Returns
+    -------
+    DataFrame
+        The rows added by this call.  Cells that raised are logged; after the others finish a
+        ``RuntimeError`` names them (their rows are absent, so a re-run retries just those).
+    """
+    results_path = Path(results_path)
+    cells = list(cells)
+    ids = [c.cell_id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the grid holds duplicate cells")
+    done = finished_cells(results_path)
+    todo = [c for c in cells if c.cell_id not in done]
+    logger.info("sweep: %d cells, %d already in %s, %d to run with n_jobs=%d",
+                len(cells), len(cells) - len(todo), results_path, len(todo), n_jobs)
+    added: list[dict] = []
+    failed: list[tuple[str, BaseException]] = []
+
+    def finish(cell: Cell, out: CellOutput, k: int) -> None:
+        d = cell_dir(results_path, cell)
+        d.mkdir(parents=True, exist_ok=True)
+        out.history.to_csv(d / "history.csv", index=False)
+        out.predictions.to_csv(d / "predictions.csv", index=False)
+        append_results(results_path, out.rows)
+        added.extend(out.rows)
+        if not keep_checkpoints:
+            shutil.rmtree(d / "checkpoint", ignore_errors=True)
+        acc = np.mean([r["accuracy"] for r in out.rows])
+        base = np.mean([r["majority_baseline"] for r in out.rows])
+        logger.info("[%d/%d] %s: accuracy %.3f (majority %.3f)", k, len(todo), cell.cell_id, acc, base)
+
+    from tqdm.auto import tqdm
+
+    with use_log_level(verbose):
+        bar = tqdm(total=len(todo), desc="cells", disable=progress_disabled(progress), mininterval=2.0)
+        if n_jobs <= 1:
+            for k, cell in enumerate(todo, 1):
+                try:
+                    finish(cell, cell_fn(cell, cell_dir(results_path, cell)), k)
+                except Exception as err:  # noqa: BLE001 - reported below, the sweep goes on
+                    logger.error("cell %s failed: %r", cell.cell_id, err)
+                    failed.append((cell.cell_id, err))
+                bar.update()
+        else:
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            ctx = multiprocessing.get_context(start_method)
+            if start_method == "forkserver":
+                ctx.set_forkserver_preload(["emolab.train.sweep", "torch._dynamo"])
+            with cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
+                                        initargs=(threads,)) as pool:
+                futures = {pool.submit(_call, cell_fn, c, cell_dir(results_path, c)): c for c in todo}
+                for k, fut in enumerate(cf.as_completed(futures), 1):
+                    cell = futures[fut]
+                    try:
+                        finish(cell, fut.result(), k)
+                    except Exception as err:  # noqa: BLE001
+                        logger.error("cell %s failed: %r", cell.cell_id, err)
+                        failed.append((cell.cell_id, err))
+                    bar.update()
+        bar.close()
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(todo)} cells failed (first: {failed[0][0]}: {failed[0][1]!r}); "
+            "the finished ones are saved, run the sweep again to retry the rest"
+        ) from failed[0][1]
+    return pd.DataFrame(added, columns=None) if added else pd.DataFrame()

@@ -1,0 +1,452 @@
+"""A model-agnostic trainer for binary valence/arousal classification.
+
+In the spirit of minGPT's trainer, it knows nothing about the model: it receives any
+``torch.nn.Module`` called as ``model(face=..., bio=...)`` that returns logits of shape (B, 1),
+datasets whose items are the segment store's dicts (``"face"`` (T, 3, 64, 64) float in [0, 1],
+``"bio"`` (C, L) float, ``"labels"`` (2,) [valence, arousal] in {0, 1}, integer metadata), and a
+:class:`~emolab.train.config.TrainConfig`.  Models, data and training meet only in notebooks and in
+:mod:`emolab.train.sweep`.
+
+What it does, and why:
+
+* Adam and binary cross-entropy on logits, as both papers (:cite:`safavi_deep_multimodal`,
+  :cite:`yu2025gbvnet`).
+* Model selection and early stopping on a **validation** set that the caller carves from the
+  training fold (:func:`emolab.train.protocols.validation_split`).  The test fold is never seen
+  during :meth:`Trainer.fit`; evaluate it once afterwards with :meth:`Trainer.evaluate`.  (Picking
+  the epoch with the best *test* accuracy, as DeepVANet reports, turns the test fold into a
+  validation set and overstates accuracy.)
+* A checkpoint after every epoch (model, optimiser, grad scaler, random states, early-stopping
+  state, history); a run interrupted after epoch k and started again with the same
+  ``checkpoint_dir`` continues from epoch k + 1 and ends with the same weights and metrics as an
+  uninterrupted run on the CPU.  The shuffling order and the augmentations of each epoch come from
+  generators seeded by ``(seed, epoch)``; the global torch random state (dropout) is saved.
+* CUDA: autocast in bf16 (fp16 + gradient scaling on GPUs without bf16), pinned memory and
+  non-blocking copies.  CPU: float32 and deterministic algorithms.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from emolab._logging import logger, use_log_level
+from emolab.train.augment import augment_bio, augment_face
+from emolab.train.config import TASK_INDEX, TrainConfig
+from emolab.train.device import resolve_device, resolve_precision
+from emolab.train.metrics import binary_metrics
+
+CHECKPOINT_NAME = "last.pt"
+_META_KEYS = ("subject", "trial", "experiment_id", "segment", "has_face")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's ``random``, NumPy's global generator and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def progress_disabled(progress: bool | None) -> bool:
+    """tqdm's ``disable`` for a ``progress`` setting: ``None`` = show in notebooks and terminals."""
+    if progress is not None:
+        return not progress
+    if "ipykernel" in sys.modules:
+        return False
+    return not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+class WithTargets(Dataset):
+    """Wrap a dataset and add ``item["target"]`` (float 0/1) from an array aligned with it.
+
+    Used when the binary labels come from another rule than the stored one (per-subject mean or
+    median threshold, :func:`emolab.train.protocols.make_labels`).  ``targets`` is exposed so the
+    trainer can count classes without loading every item.
+    """
+
+    def __init__(self, dataset: Dataset, targets: np.ndarray) -> None:
+        if len(targets) != len(dataset):
+            raise ValueError(f"{len(targets)} targets for a dataset of {len(dataset)} items")
+        self.dataset = dataset
+        self.targets = np.asarray(targets, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.dataset[i])
+        item["target"] = torch.tensor(self.targets[i])
+        return item
+
+
+class _Collate:
+    """Stack only the keys training needs (no face tensors moved for a bio-only model)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = tuple(keys)
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for k in self.keys:
+            if k not in items[0]:
+                continue
+            vals = [it[k] for it in items]
+            if isinstance(vals[0], torch.Tensor):
+                out[k] = torch.stack(vals)
+            elif isinstance(vals[0], np.ndarray):
+                out[k] = torch.from_numpy(np.stack(vals))
+            else:
+                out[k] = torch.as_tensor(vals)
+        return out
+
+
+def _targets_of(dataset: Dataset) -> np.ndarray | None:
+    """The ``targets`` array of a :class:`WithTargets` (also through ``Subset``), else None."""
+    if isinstance(dataset, WithTargets):
+        return dataset.targets
+    inner = getattr(dataset, "dataset", None)
+    idx = getattr(dataset, "indices", None)
+    if inner is not None and idx is not None:
+        t = _targets_of(inner)
+        return None if t is None else t[np.asarray(idx)]
+    return None
+
+
+class Trainer:
+    """Train one model on one training set (see the module docstring).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Called as ``model(face=..., bio=...)`` with ``None`` for modalities not in
+        ``config.modalities``; returns logits (B, 1) or (B,).
+    config : TrainConfig
+    checkpoint_dir : path, optional
+        Folder for ``last.pt``; when it already holds a checkpoint of the same configuration,
+        :meth:`fit` resumes from it (a different configuration is an error).
+    callbacks : sequence of callables
+        ``callback(trainer, record)`` after each epoch (and after its checkpoint is written).
+    verbose : bool or str, optional
+        Log level while training.
+
+    Examples
+    --------
+    >>> trainer = Trainer(model, TrainConfig(task="valence", modalities=("bio",), epochs=20))
+    >>> history = trainer.fit(train_set, val_set)          # doctest: +SKIP
+    >>> metrics = trainer.evaluate(test_set)                # once, at the end  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: TrainConfig,
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        callbacks: Sequence[Callable[["Trainer", dict], None]] = (),
+        verbose: bool | str | None = None,
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.amp_dtype = resolve_precision(config.precision, self.device)
+        self.model = model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
+                                          weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.callbacks = list(callbacks)
+        self.verbose = verbose
+        self.history: list[dict[str, float]] = []
+        self.best_epoch: int | None = None
+        self._best_score: float | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._bad_epochs = 0
+        self._done = False
+        self._pos_weight: float | None = None
+        self._cuda = self.device.type == "cuda"
+
+    # ------------------------------------------------------------------------------ plumbing
+    @property
+    def _keys(self) -> tuple[str, ...]:
+        return (*self.config.modalities, "labels", "target", *_META_KEYS)
+
+    def _loader(self, dataset: Dataset, *, shuffle: bool, epoch: int = 0) -> DataLoader:
+        gen = torch.Generator()
+        gen.manual_seed(self.config.seed * 1_000_003 + epoch)
+        return DataLoader(
+            dataset, batch_size=self.config.batch_size, shuffle=shuffle, generator=gen,
+            num_workers=self.config.num_workers, pin_memory=self._cuda,
+            collate_fn=_Collate(self._keys), drop_last=False,
+        )
+
+    def _inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
+        out: dict[str, torch.Tensor | None] = {"face": None, "bio": None}
+        for m in self.config.modalities:
+            if m not in batch:
+                raise KeyError(f"config.modalities includes {m!r} but the dataset items have no {m!r} key")
+            out[m] = batch[m].to(self.device, non_blocking=self._cuda).float()
+        return out
+
+    def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "target" in batch:
+            y = batch["target"]
+        else:
+            y = batch["labels"][:, TASK_INDEX[self.config.task]]
+        return y.to(self.device, non_blocking=self._cuda).float()
+
+    def _forward(self, inputs: dict[str, torch.Tensor | None]) -> torch.Tensor:
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype is not None):
+            logits = self.model(face=inputs["face"], bio=inputs["bio"])
+        if logits.ndim == 2 and logits.shape[1] == 1:
+            logits = logits[:, 0]  # (B, 1) -> (B,)
+        if logits.ndim != 1:
+            raise ValueError(f"model must return logits of shape (B, 1) or (B,), got {tuple(logits.shape)}")
+        return logits.float()
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        pw = None if self._pos_weight is None else torch.tensor(self._pos_weight, device=self.device)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=pw)
+
+    def _augment(self, inputs: dict, gen: torch.Generator | None) -> dict:
+        aug = self.config.augment
+        if gen is None:
+            return inputs
+        if inputs["face"] is not None and aug.any_face:
+            inputs["face"] = augment_face(inputs["face"], aug, generator=gen)
+        if inputs["bio"] is not None and aug.any_bio:
+            inputs["bio"] = augment_bio(inputs["bio"], aug, generator=gen)
+        return inputs
+
+    # ----------------------------------------------------------------------------- training
+    def _train_epoch(self, dataset: Dataset, epoch: int) -> tuple[float, int]:
+        self.model.train()
+        aug = self.config.augment
+        gen = None
+        if aug.any_face or aug.any_bio:
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(self.config.seed * 1_000_003 + epoch + 7_919)
+        total, n = 0.0, 0
+        for batch in self._loader(dataset, shuffle=True, epoch=epoch):
+            inputs = self._augment(self._inputs(batch), gen)
+            y = self._target(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(self._forward(inputs), y)
+            self.scaler.scale(loss).backward()
+            if self.config.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += float(loss.detach()) * len(y)
+            n += len(y)
+        if n == 0:
+            raise ValueError("the training set is empty")
+        return total / n, n
+
+    def _is_better(self, score: float) -> bool:
+        if np.isnan(score):
+            return self._best_score is None
+        if self._best_score is None or np.isnan(self._best_score):
+            return True
+        if self.config.monitor == "val_loss":
+            return score < self._best_score
+        return score > self._best_score
+
+    def fit(self, train_dataset: Dataset, val_dataset: Dataset | None = None) -> list[dict[str, float]]:
+        """Train, with early stopping on ``val_dataset``; return the per-epoch history.
+
+        Without a validation set (``None`` or empty) all ``config.epochs`` epochs run and the last
+        weights are kept.  On return the model holds the selected (best validation) weights.
+
+        History records: ``epoch`` (1-based), ``train_loss``, ``seconds``, ``samples_per_s`` and,
+        with a validation set, ``val_loss``, ``val_accuracy``, ``val_balanced_accuracy``,
+        ``val_roc_auc``.
+        """
+        cfg = self.config
+        has_val = val_dataset is not None and len(val_dataset) > 0
+        det_before = torch.are_deterministic_algorithms_enabled()
+        with use_log_level(self.verbose):
+            start = self._resume() if self.checkpoint_dir is not None else 0
+            if start == 0:
+                torch.manual_seed(cfg.seed)
+            if cfg.pos_weight == "balanced" and self._pos_weight is None:
+                self._pos_weight = self._balanced_pos_weight(train_dataset)
+            if cfg.deterministic and self.device.type == "cpu":
+                torch.use_deterministic_algorithms(True, warn_only=True)
+            try:
+                self._run_epochs(train_dataset, val_dataset if has_val else None, start)
+            finally:
+                torch.use_deterministic_algorithms(det_before)
+            if self._best_state is not None:
+                self.model.load_state_dict(self._best_state)
+            last = self.history[-1] if self.history else {}
+            logger.info(
+                "trained %d epoch(s) on %d samples, kept epoch %s%s",
+                len(self.history), len(train_dataset), self.best_epoch,
+                f" (val_loss {last.get('val_loss', float('nan')):.4f} at the end)" if has_val else "",
+            )
+        return self.history
+
+    def _run_epochs(self, train_dataset: Dataset, val_dataset: Dataset | None, start: int) -> None:
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        if self._done:
+            return
+        bar = tqdm(range(start, cfg.epochs), desc=f"train {cfg.task} ({'+'.join(cfg.modalities)})",
+                   initial=start, total=cfg.epochs, disable=progress_disabled(cfg.progress),
+                   mininterval=1.0, leave=False)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            train_loss, n = self._train_epoch(train_dataset, epoch)
+            seconds = time.perf_counter() - t0
+            rec: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss,
+                                     "seconds": seconds, "samples_per_s": n / max(seconds, 1e-9)}
+            if val_dataset is not None:
+                pred = self.predict(val_dataset)
+                m = binary_metrics(pred["y_true"], pred["y_score"])
+                rec.update(val_loss=pred["loss"], val_accuracy=m["accuracy"],
+                           val_balanced_accuracy=m["balanced_accuracy"], val_roc_auc=m["roc_auc"])
+                score = rec[cfg.monitor]
+                if self._is_better(score):
+                    self._best_score, self.best_epoch, self._bad_epochs = score, epoch + 1, 0
+                    self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                else:
+                    self._bad_epochs += 1
+                self._done = self._bad_epochs >= cfg.patience
+            else:
+                self.best_epoch, self._best_state = epoch + 1, None
+            self._done = self._done or epoch + 1 >= cfg.epochs
+            self.history.append(rec)
+            bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k in ("train_loss", "val_loss")})
+            logger.debug("epoch %d: %s", epoch + 1,
+                         ", ".join(f"{k} {v:.4g}" for k, v in rec.items() if k != "epoch"))
+            if self.checkpoint_dir is not None:
+                self.save_checkpoint()
+            for cb in self.callbacks:
+                cb(self, rec)
+            if self._done:
+                break
+        bar.close()
+
+    def _balanced_pos_weight(self, dataset: Dataset) -> float:
+        y = _targets_of(dataset)
+        if y is None:
+            y = np.array([float(self._target(self._collate_one(dataset[i]))[0]) for i in range(len(dataset))])
+        n_pos = float(np.sum(y))
+        if n_pos == 0 or n_pos == len(y):
+            raise ValueError('pos_weight="balanced" needs both classes in the training set')
+        return (len(y) - n_pos) / n_pos
+
+    def _collate_one(self, item: dict) -> dict:
+        return _Collate(("labels", "target"))([item])
+
+    # ---------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict(self, dataset: Dataset) -> dict[str, Any]:
+        """Predicted probabilities of class 1 for every item, in dataset order.
+
+        Returns a dict with ``y_true`` (n,) int, ``y_score`` (n,) float, ``logits`` (n,),
+        ``loss`` (mean BCE) and the integer metadata keys present in the items (``subject``,
+        ``trial``, ``segment`` …) as arrays, for per-subject and per-trial analyses.
+        """
+        self.model.eval()
+        logits, ys, meta = [], [], {k: [] for k in _META_KEYS}
+        for batch in self._loader(dataset, shuffle=False):
+            logits.append(self._forward(self._inputs(batch)).cpu())
+            ys.append(self._target(batch).cpu())
+            for k in _META_KEYS:
+                if k in batch:
+                    meta[k].append(batch[k])
+        if not logits:
+            raise ValueError("cannot predict on an empty dataset")
+        lg, y = torch.cat(logits), torch.cat(ys)
+        out: dict[str, Any] = {
+            "y_true": y.numpy().astype(np.int64),
+            "y_score": torch.sigmoid(lg).numpy(),
+            "logits": lg.numpy(),
+            "loss": float(self._loss(lg.to(self.device), y.to(self.device))),
+        }
+        out.update({k: torch.cat(v).numpy() for k, v in meta.items() if v})
+        return out
+
+    def evaluate(self, dataset: Dataset) -> dict[str, float]:
+        """Metrics (:func:`~emolab.train.metrics.binary_metrics`) and loss on ``dataset``."""
+        pred = self.predict(dataset)
+        return {**binary_metrics(pred["y_true"], pred["y_score"]), "loss": pred["loss"]}
+
+    # --------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly (read with ``weights_only=True``)."""
+        np_state = np.random.get_state()
+        return {
+            "format": 1,
+            "fingerprint": self.config.fingerprint(),
+            "config": self.config.to_dict(),
+            "epoch": len(self.history),
+            "done": self._done,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best_state": self._best_state,
+            "best_epoch": self.best_epoch,
+            "best_score": self._best_score,
+            "bad_epochs": self._bad_epochs,
+            "pos_weight": self._pos_weight,
+            "history": copy.deepcopy(self.history),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+                "python": random.getstate(),
+            },
+        }
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoint_dir/last.pt`` atomically (a crash never leaves half a file)."""
+        if self.checkpoint_dir is None:
+            raise ValueError("this Trainer has no checkpoint_dir")
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        path = self.checkpoint_dir / CHECKPOINT_NAME
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def _resume(self) -> int:
+        path = self.checkpoint_dir / CHECKPOINT_NAME
+        if not path.is_file():
+            return 0
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != self.config.fingerprint():
+            raise ValueError(
+                f"{path} was written by a run with another configuration "
+                f"({state.get('config')}); delete the folder or use a new checkpoint_dir"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self._best_state, self.best_epoch = state["best_state"], state["best_epoch"]
+        self._best_score, self._bad_epochs = state["best_score"], state["bad_epochs"]
+        self._pos_weight, self._done = state["pos_weight"], state["done"]
+        self.history = list(state["history"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        npst = rng["numpy"]
+        np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32), int(npst[2]), int(npst[3]), npst[4]))
+        py = rng["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+        logger.info("resumed from %s after epoch %d", path, state["epoch"])
+        return int(state["epoch"])

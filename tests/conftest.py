@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny folders in the exact DEAP and MAHNOB-HCI on-disk formats.
+
+The writers live in ``tests/fakedata.py`` so that any test can build its own variant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fakedata  # noqa: E402
+
+
+@pytest.fixture
+def deap_folder(tmp_path) -> fakedata.FakeDeap:
+    """Subjects 1, 2 (with face videos, trial 3 of subject 2 missing) and 23 (no videos);
+    4 trials of 4 s each, presentation order a per-subject permutation of Experiment_id."""
+    return fakedata.write_deap_folder(
+        tmp_path / "deap", subjects=(1, 2, 23), n_trials=4, missing_videos={2: [3]}, seed=1
+    )
+
+
+@pytest.fixture
+def mahnob_sessions() -> list[fakedata.FakeSession]:
+    """Two rated sessions of subject 1, one neutral (unrated) session, one rated of subject 2."""
+    return [
+        fakedata.FakeSession(session_id=10, subject=1, cut_nr=3),
+        fakedata.FakeSession(session_id=11, subject=1, is_stim=False, ratings=None),
+        fakedata.FakeSession(session_id=12, subject=1, cut_nr=5,
+                             ratings={"feltVlnc": 2, "feltArsl": 8, "feltEmo": 4}),
+        fakedata.FakeSession(session_id=20, subject=2, cut_nr=3),
+    ]
+
+
+@pytest.fixture
+def mahnob_folder(tmp_path, mahnob_sessions) -> Path:
+    return fakedata.write_mahnob_folder(tmp_path / "mahnob", mahnob_sessions)

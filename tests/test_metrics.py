@@ -1,0 +1,98 @@
+"""Metrics agree with scikit-learn on fixed inputs; aggregation and confidence intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
+
+from emolab.train.metrics import aggregate, binary_metrics, majority_baseline, mean_ci
+
+Y = np.array([0, 0, 1, 1, 1, 0, 1, 1, 0, 1])
+S = np.array([0.1, 0.6, 0.7, 0.4, 0.9, 0.2, 0.55, 0.8, 0.45, 0.3])
+
+
+def test_binary_metrics_match_sklearn():
+    m = binary_metrics(Y, S)
+    pred = (S >= 0.5).astype(int)
+    assert m["accuracy"] == pytest.approx(accuracy_score(Y, pred))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(Y, pred))
+    assert m["f1"] == pytest.approx(f1_score(Y, pred))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(Y, S))
+    assert m["majority_baseline"] == pytest.approx(0.6)
+    assert (m["n"], m["n_pos"]) == (10, 6)
+    # hand check of the fixed inputs: predictions 0,1,1,0,1,0,1,1,0,0 -> 7 of 10 right
+    assert m["accuracy"] == pytest.approx(0.7)
+
+
+def test_threshold_changes_predictions():
+    assert binary_metrics(Y, S, threshold=0.35)["accuracy"] == pytest.approx(
+        accuracy_score(Y, (S >= 0.35).astype(int)))
+
+
+def test_one_class_fold_is_nan_safe():
+    m = binary_metrics([1, 1, 1, 1], [0.9, 0.2, 0.7, 0.6])
+    assert math.isnan(m["roc_auc"])
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["majority_baseline"] == 1.0
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+    m0 = binary_metrics([0, 0], [0.1, 0.2])
+    assert m0["f1"] == 0.0 and m0["accuracy"] == 1.0
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="shape"):
+        binary_metrics([0, 1], [0.5])
+    with pytest.raises(ValueError, match="empty"):
+        binary_metrics([], [])
+    assert majority_baseline([0, 0, 1]) == pytest.approx(2 / 3)
+
+
+def test_mean_ci_is_student_t():
+    v = np.array([0.61, 0.72, 0.55, 0.68, 0.70])
+    m, lo, hi = mean_ci(v)
+    elo, ehi = stats.t.interval(0.95, df=len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+    assert m == pytest.approx(v.mean()) and lo == pytest.approx(elo) and hi == pytest.approx(ehi)
+    m1, lo1, hi1 = mean_ci([0.5])
+    assert m1 == 0.5 and math.isnan(lo1) and math.isnan(hi1)
+    assert mean_ci([0.5, float("nan"), 0.7])[0] == pytest.approx(0.6)
+
+
+def _results():
+    rows = []
+    for proto, base in (("paper-segment-kfold", 0.9), ("trial-kfold", 0.6)):
+        for subj in (1, 2, 3):
+            for fold in range(2):
+                acc = base + 0.01 * subj + 0.02 * fold
+                rows.append({"model": "m", "modalities": "bio", "task": "valence", "protocol": proto,
+                             "subject": subj, "fold": fold, "accuracy": acc,
+                             "balanced_accuracy": acc, "f1": acc, "roc_auc": np.nan if fold else acc,
+                             "majority_baseline": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_aggregate_over_subjects_weighs_subjects_equally():
+    res = _results()
+    agg = aggregate(res)
+    assert list(agg["protocol"]) == ["paper-segment-kfold", "trial-kfold"]
+    row = agg.set_index("protocol").loc["trial-kfold"]
+    per_subject = [0.6 + 0.01 * s + 0.01 for s in (1, 2, 3)]
+    m, lo, hi = mean_ci(per_subject)
+    assert row["n_subjects"] == 3
+    assert row["accuracy"] == pytest.approx(m)
+    assert (row["accuracy_ci_low"], row["accuracy_ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert row["roc_auc"] == pytest.approx(np.mean([0.6 + 0.01 * s for s in (1, 2, 3)]))
+
+
+def test_aggregate_per_subject_over_folds():
+    res = _results()
+    agg = aggregate(res, by=("protocol", "subject"), unit="fold")
+    assert len(agg) == 6 and (agg["n_folds"] == 2).all()
+    r = agg[(agg["protocol"] == "trial-kfold") & (agg["subject"] == 2)].iloc[0]
+    assert r["accuracy"] == pytest.approx(0.63)
+    with pytest.raises(KeyError, match="lacks"):
+        aggregate(res.drop(columns="f1"))
