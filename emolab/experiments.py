@@ -1,0 +1,649 @@
+"""Experiment profiles and the runner the result chapters share (chapters 05-07).
+
+A chapter does three things: get the segments (:func:`prepare_segments`), run a grid of
+model × modalities × task × protocol cells (:func:`run_grid`, built on the resumable
+:func:`emolab.train.sweep.run_sweep`), and read the results back (:func:`load_grid_results`,
+:func:`summarize`, :func:`grid_histories`, :func:`grid_predictions`).
+
+Every chapter of a profile appends to one results table (:func:`default_results_path`), so a cell
+that two chapters need — say the Safavi bio-only model under ``trial-kfold``, which chapter 05
+trains as an ablation and chapter 06 compares with the fusion model — is trained once: the second
+chapter finds its ``cell_id`` in the table and skips it.  A chapter run alone on a fresh kernel
+still computes everything it shows.
+
+Profiles
+--------
+``"smoke"``
+    Ours: tiny and fast on two CPU cores (the book's CI).  Two synthetic subjects, 5-fold splits
+    of which only the first folds run, a few epochs.  Enough to show the gap between the leaky and
+    the leak-free protocol on the synthetic data, not enough for tight confidence intervals.
+``"full"``
+    The papers' settings (Safavi et al. :cite:`safavi_deep_multimodal`, GBV-Net
+    :cite:`yu2025gbvnet`): every subject, 10 folds, Adam with learning rate 1e-3, batch 256;
+    epochs and patience are ours (neither paper gives them).  Meant for the real data on a GPU.
+
+>>> profile = get_profile("smoke")                                          # doctest: +SKIP
+>>> dataset = prepare_segments(None, profile=profile, seed=0)               # doctest: +SKIP
+>>> results = run_grid(dataset, models=["safavi"], modalities=[("bio",)],   # doctest: +SKIP
+...                    tasks=["arousal"], protocols=["trial-kfold"], profile=profile)
+>>> summarize(results)                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from emolab._logging import logger, use_log_level
+from emolab.paths import cache_dir
+
+__all__ = [
+    "PROFILES", "ExperimentProfile", "TrialHeads", "get_profile", "prepare_segments", "open_segments",
+    "segment_shapes", "default_results_path", "grid_cells", "run_grid", "load_grid_results",
+    "summarize", "accuracy_table", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
+]
+
+
+# ------------------------------------------------------------------------------------ profiles
+@dataclass(frozen=True)
+class ExperimentProfile:
+    """How big an experiment is: data, folds and training budget (saved with every result).
+
+    Attributes
+    ----------
+    name : str
+        Profile name; also names the default results folder.
+    synthetic_preset : str
+        Preset of :func:`~emolab.data.synthetic.ensure_synthetic` used when no data folder is
+        given (``"smoke"``: 4 subjects x 10 trials of 20 s; ``"deap"``: DEAP's sizes).
+    subjects : tuple of int or None
+        Subjects to build and use; ``None`` = every subject in the data folder.
+    n_splits : int
+        k of the k-fold protocols.  Papers: 10.
+    max_folds : int or None
+        Run only the first folds of each subject (``None``: all).  Ours, for smoke runs only; a
+        result computed on fewer folds than ``n_splits`` says so in its configuration.
+    epochs, patience : int
+        Epoch limit and early-stopping patience on the validation split (ours).
+    batch_size, lr : int, float
+        Papers: 256 and 1e-3 (Adam).
+    val_fraction : float
+        Share of each training fold held out for model selection (ours).
+    n_jobs : int
+        Worker processes of the sweep (1 = in the calling process).
+    torch_threads : int or None
+        Threads of torch's CPU operators while a grid or a demonstration trains in this process
+        (``None``: torch's default).  Ours: one thread per process is much faster than two on
+        small batches when the cores are shared (measured in the chapters' smoke runs), and two
+        worker processes of one thread each use both cores of a CI machine.
+    segments_per_trial : int or None
+        Keep only the first segments of every trial (``None``: all).  Ours, for smoke runs on a
+        CPU: it shortens every trial alike, so the protocols stay comparable.
+    """
+
+    name: str
+    synthetic_preset: str = "smoke"
+    subjects: tuple[int, ...] | None = None
+    n_splits: int = 10
+    max_folds: int | None = None
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 256
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    n_jobs: int = 1
+    torch_threads: int | None = None
+    segments_per_trial: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.subjects is not None:
+            object.__setattr__(self, "subjects", tuple(int(s) for s in self.subjects))
+        if self.n_splits < 2:
+            raise ValueError(f"ExperimentProfile.n_splits must be >= 2, got {self.n_splits}")
+        if self.max_folds is not None and not 1 <= self.max_folds <= self.n_splits:
+            raise ValueError(f"ExperimentProfile.max_folds must be in [1, n_splits], got {self.max_folds}")
+        if self.segments_per_trial is not None and self.segments_per_trial < 1:
+            raise ValueError(f"ExperimentProfile.segments_per_trial must be >= 1, got {self.segments_per_trial}")
+        if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.n_jobs < 1:
+            raise ValueError("ExperimentProfile epochs, patience, batch_size and n_jobs must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def replace(self, **changes: Any) -> "ExperimentProfile":
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, ExperimentProfile] = {
+    # Ours.  Sized so that a chapter's grid trains in about three minutes on two CPU cores: 2
+    # subjects, the first 8 s of every trial, the first of 5 folds, at most 4 epochs.  Batches of 8
+    # because a smoke fold trains on ~55 segments: with 256 there would be one optimiser step per
+    # epoch and nothing would be learned.  Two worker processes of one thread each.
+    "smoke": ExperimentProfile(name="smoke", synthetic_preset="smoke", subjects=(1, 2), n_splits=5,
+                               max_folds=1, epochs=4, patience=2, batch_size=8, lr=1e-3,
+                               val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=8),
+    # The papers' protocol sizes; epochs/patience ours.
+    "full": ExperimentProfile(name="full", synthetic_preset="deap", subjects=None, n_splits=10,
+                              max_folds=None, epochs=50, patience=8, batch_size=256, lr=1e-3,
+                              val_fraction=0.1),
+}  # fmt: skip
+
+
+def get_profile(profile: str | ExperimentProfile = "smoke", **overrides: Any) -> ExperimentProfile:
+    """A profile by name (or as given), with some fields changed.
+
+    Raises ``KeyError`` naming the known profiles, ``TypeError`` for unknown fields.
+    """
+    if isinstance(profile, ExperimentProfile):
+        base = profile
+    else:
+        try:
+            base = PROFILES[profile]
+        except KeyError:
+            raise KeyError(f"unknown profile {profile!r}; known: {sorted(PROFILES)}") from None
+    if not overrides:
+        return base
+    names = {f.name for f in dataclasses.fields(ExperimentProfile)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise TypeError(f"unknown ExperimentProfile field(s) {sorted(unknown)}; known: {sorted(names)}")
+    return dataclasses.replace(base, **overrides)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run a block with ``torch.set_num_threads(n)`` (nothing changes for ``None``), then restore."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------ segments
+def prepare_segments(
+    data_root: str | os.PathLike | None = None,
+    *,
+    profile: str | ExperimentProfile = "smoke",
+    seed: int = 0,
+    fmt: str = "deap",
+    fps: float = 5.0,
+    modalities: Sequence[str] = ("face", "bio"),
+    store_root: str | os.PathLike | None = None,
+    verbose: bool | str | None = None,
+):
+    """The segments of an experiment as a :class:`~emolab.data.store.SegmentDataset`.
+
+    ``data_root=None`` uses the synthetic dataset of ``profile.synthetic_preset`` and ``seed``
+    (generated on first use); otherwise the folder must hold DEAP or MAHNOB-HCI in its real layout.
+    The segment store is built for the profile's subjects when missing (:func:`build_store`,
+    keyed by every setting, so chapters with the same settings share one store).
+
+    Parameters
+    ----------
+    fmt : {"deap", "mahnob"}
+        The on-disk format of ``data_root`` (and of the synthetic data).
+    fps : float
+        Face frames kept per second: 5 = Safavi et al. / DeepVANet (default, and the face
+        pipeline's default, so the store is the one the face chapter built); GBV-Net uses 10 on
+        DEAP and 12 on MAHNOB-HCI.
+    modalities : sequence of {"face", "bio"}
+        What the store holds and the dataset serves.
+    store_root : path or None
+        Parent of stores; default :func:`emolab.cache_dir` ``("store")``.
+
+    Returns
+    -------
+    SegmentDataset or TrialHeads
+        All of the profile's subjects, the requested modalities (only the first
+        ``profile.segments_per_trial`` segments of each trial when that is set).
+    """
+    from emolab.data.store import SegmentDataset, build_store
+    from emolab.preprocess.face import FaceConfig
+
+    profile = get_profile(profile)
+    if fmt not in ("deap", "mahnob"):
+        raise ValueError(f"fmt must be 'deap' or 'mahnob', got {fmt!r}")
+    with use_log_level(verbose):
+        if data_root is None:
+            from emolab.data.synthetic import ensure_synthetic
+
+            root = ensure_synthetic(fmt=fmt, preset=profile.synthetic_preset, seed=seed, verbose=verbose)
+        else:
+            root = Path(data_root).expanduser()
+            if not root.is_dir():
+                raise FileNotFoundError(f"data folder {root} does not exist; pass the folder holding "
+                                        f"the {fmt.upper()} files, or data_root=None for synthetic data")
+        face = FaceConfig(fps=float(fps)) if "face" in modalities else None
+        store = build_store(root, dataset=fmt, subjects=None if profile.subjects is None else list(profile.subjects),
+                            face=face, modalities=tuple(modalities), store_root=store_root,
+                            progress=True, verbose=verbose)  # fmt: skip
+        subjects = store.subjects if profile.subjects is None else list(profile.subjects)
+        return open_segments(str(store.path), subjects=subjects, modalities=tuple(modalities),
+                             segments_per_trial=profile.segments_per_trial)
+
+
+class TrialHeads(torch.utils.data.Dataset):
+    """The first ``segments_per_trial`` segments of every trial of a SegmentDataset.
+
+    Behaves like the dataset it wraps (items, ``metadata`` with one row per kept item, ``store``,
+    ``subjects``, ``modalities``); ``indices`` are the kept positions in the wrapped dataset.
+    """
+
+    def __init__(self, dataset, segments_per_trial: int) -> None:
+        meta = dataset.metadata.reset_index(drop=True)
+        # rank of each segment inside its trial, 0-based, by segment number
+        order = meta.groupby(["subject", "trial"])["segment"].rank(method="first").to_numpy() - 1
+        self.dataset = dataset
+        self.segments_per_trial = int(segments_per_trial)
+        self.indices = np.flatnonzero(order < self.segments_per_trial)
+        self.metadata: pd.DataFrame = meta.iloc[self.indices].reset_index(drop=True)
+        self.store, self.subjects, self.modalities = dataset.store, dataset.subjects, dataset.modalities
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[int(self.indices[i])]
+
+
+def open_segments(store: str, subjects: Sequence[int] | None = None,
+                  modalities: Sequence[str] = ("face", "bio"), segments_per_trial: int | None = None):
+    """Open a built store as a dataset (also the data factory the sweep's workers call).
+
+    Returns a :class:`~emolab.data.store.SegmentDataset`, or :class:`TrialHeads` of it when
+    ``segments_per_trial`` is given.
+    """
+    from emolab.data.store import SegmentDataset
+
+    ds = SegmentDataset(store, subjects=None if subjects is None else list(subjects), modalities=tuple(modalities))
+    return ds if segments_per_trial is None else TrialHeads(ds, segments_per_trial)
+
+
+def segment_shapes(dataset) -> dict[str, int]:
+    """``n_chans``, ``n_times`` and ``n_frames`` of a SegmentDataset — the model's input sizes."""
+    store = dataset.store
+    bio = store.bio(dataset.subjects[0])
+    shape = store.face_shape()
+    return {"n_chans": int(bio.shape[1]), "n_times": int(bio.shape[2]),
+            "n_frames": int(shape[0]) if shape is not None else 5}
+
+
+def default_results_path(profile: str | ExperimentProfile = "smoke") -> Path:
+    """``cache_dir("results", <profile name>) / "results.csv"`` — shared by every chapter."""
+    return cache_dir("results", get_profile(profile).name) / "results.csv"
+
+
+# ------------------------------------------------------------------------------------- the grid
+def grid_cells(
+    dataset,
+    *,
+    models: Sequence[str],
+    modalities: Sequence[Sequence[str]],
+    tasks: Sequence[str] = ("valence", "arousal"),
+    protocols: Sequence[str] = ("paper-segment-kfold", "trial-kfold"),
+    profile: str | ExperimentProfile = "smoke",
+    seed: int = 0,
+    device: str = "auto",
+    model_kwargs: dict | None = None,
+    train: dict | None = None,
+) -> list:
+    """The :class:`~emolab.train.sweep.Cell` list of a grid, without running it.
+
+    Each modality set opens the store with only the modalities it needs (a bio-only cell never
+    decodes face crops).  The training settings are the profile's, then ``train`` overrides
+    (fields of :class:`~emolab.train.config.TrainConfig`); ``model_kwargs`` go to
+    :func:`emolab.models.build_model` after the input sizes read from the store.
+    """
+    from emolab.train.config import TrainConfig
+    from emolab.train.sweep import make_cells
+
+    profile = get_profile(profile)
+    store_path = str(Path(dataset.store.path).resolve())
+    base_train = TrainConfig(lr=profile.lr, batch_size=profile.batch_size, epochs=profile.epochs,
+                             patience=profile.patience, val_fraction=profile.val_fraction, seed=seed,
+                             device=device, progress=False).to_dict()  # fmt: skip
+    base_train.update(train or {})
+    mk = {**segment_shapes(dataset), **(model_kwargs or {})}
+    cells = []
+    for mods in modalities:
+        mods = tuple(mods)
+        missing = set(mods) - set(dataset.modalities)
+        if missing:
+            raise ValueError(f"the dataset serves {dataset.modalities}, not {sorted(missing)}; "
+                             "call prepare_segments(..., modalities=...) with them")  # fmt: skip
+        data = {"factory": "emolab.experiments:open_segments",
+                "kwargs": {"store": store_path, "subjects": [int(s) for s in dataset.subjects],
+                           "modalities": list(mods),
+                           "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
+        cells += make_cells(dataset.metadata, models=list(models), modalities=[mods], tasks=list(tasks),
+                            protocols=list(protocols), n_splits=profile.n_splits, split_seed=seed,
+                            max_folds=profile.max_folds, train=base_train, model_kwargs=mk, data=data)  # fmt: skip
+    return cells
+
+
+def run_grid(
+    dataset,
+    *,
+    models: Sequence[str],
+    modalities: Sequence[Sequence[str]],
+    tasks: Sequence[str] = ("valence", "arousal"),
+    protocols: Sequence[str] = ("paper-segment-kfold", "trial-kfold"),
+    profile: str | ExperimentProfile = "smoke",
+    seed: int = 0,
+    device: str = "auto",
+    results_path: str | os.PathLike | None = None,
+    n_jobs: int | None = None,
+    model_kwargs: dict | None = None,
+    train: dict | None = None,
+    progress: bool | None = None,
+    verbose: bool | str | None = None,
+) -> pd.DataFrame:
+    """Train and test every cell of the grid not yet in the results table; return the grid's rows.
+
+    Parameters
+    ----------
+    dataset : SegmentDataset
+        From :func:`prepare_segments`.
+    models : sequence of {"safavi", "gbvnet"}
+    modalities : sequence of modality tuples, e.g. ``[("bio",), ("face",), ("face", "bio")]``
+    tasks, protocols : sequences
+        See :data:`emolab.train.protocols.PROTOCOLS`.
+    profile : str or ExperimentProfile
+        Folds, epochs, batch size, learning rate.
+    results_path : path or None
+        The results CSV (default :func:`default_results_path` of the profile).  Cells already in
+        it are skipped, so re-running a chapter — or running the next chapter that needs the same
+        cells — trains nothing twice.
+    n_jobs : int or None
+        Worker processes (default ``profile.n_jobs``).
+
+    Returns
+    -------
+    DataFrame
+        The rows of this grid's cells (:data:`emolab.train.results.RESULT_COLUMNS`), old and new.
+    """
+    from emolab.train.sweep import run_sweep
+
+    profile = get_profile(profile)
+    path = Path(results_path) if results_path is not None else default_results_path(profile)
+    cells = grid_cells(dataset, models=models, modalities=modalities, tasks=tasks, protocols=protocols,
+                       profile=profile, seed=seed, device=device, model_kwargs=model_kwargs, train=train)  # fmt: skip
+    with use_log_level(verbose):
+        logger.info("grid: %d cells (%s profile) -> %s", len(cells), profile.name, path)
+        with torch_threads(profile.torch_threads):
+            run_sweep(cells, path, n_jobs=profile.n_jobs if n_jobs is None else n_jobs, progress=progress,
+                      verbose=verbose)  # fmt: skip
+    return load_grid_results(path, cells=cells)
+
+
+def load_grid_results(
+    results_path: str | os.PathLike | None = None,
+    *,
+    cells: Sequence | None = None,
+    profile: str | ExperimentProfile = "smoke",
+    **equal: Any,
+) -> pd.DataFrame:
+    """Rows of a results table, optionally only those of ``cells`` and with columns equal to values.
+
+    ``load_grid_results(profile="smoke", model="safavi", protocol="trial-kfold")`` reads the
+    profile's shared table and keeps the matching rows.  Raises ``FileNotFoundError`` (naming the
+    file and how to produce it) when the table does not exist, ``KeyError`` for unknown columns.
+    """
+    from emolab.train.results import load_results
+
+    path = Path(results_path) if results_path is not None else default_results_path(profile)
+    df = load_results(path)
+    if cells is not None:
+        ids = {c if isinstance(c, str) else c.cell_id for c in cells}
+        df = df[df["cell_id"].isin(ids)]
+        missing = ids - set(df["cell_id"])
+        if missing:
+            raise KeyError(f"{len(missing)} cells of the grid are not in {path} (first: {sorted(missing)[0]}); "
+                           "run the grid (run_grid) to compute them")  # fmt: skip
+    for col, val in equal.items():
+        if col not in df.columns:
+            raise KeyError(f"the results table has no column {col!r}")
+        df = df[df[col].isin(val if isinstance(val, (list, tuple, set)) else [val])]
+    return df.reset_index(drop=True)
+
+
+def summarize(
+    results: pd.DataFrame,
+    *,
+    by: Sequence[str] = ("model", "modalities", "task", "protocol"),
+    metrics: Sequence[str] = ("accuracy", "balanced_accuracy", "majority_baseline"),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Mean and confidence interval over subjects (every subject weighs the same) per group.
+
+    Adds ``leaky`` (the protocol shares trials between train and test), ``n_folds`` (rows per
+    subject, to show when a smoke profile ran fewer folds than the protocol has) and
+    ``above_baseline`` (accuracy minus the majority-class baseline).  With a single subject the
+    interval is taken over folds instead (``unit`` column says which).
+    """
+    from emolab.train.metrics import aggregate
+
+    if results.empty:
+        raise ValueError("no results to summarise")
+    by = list(by)
+    unit = "subject" if results["subject"].nunique() > 1 else "fold"
+    out = aggregate(results, by=by, unit=unit, metrics=list(metrics), confidence=confidence)
+    out["unit"] = unit
+    if "protocol" in by:
+        leaky = results.groupby("protocol")["leaky"].first()
+        out.insert(by.index("protocol") + 1, "leaky", out["protocol"].map(leaky).astype(bool))
+    folds = results.groupby(by, dropna=False).size() / results.groupby(by, dropna=False)["subject"].nunique()
+    out = out.merge(folds.rename("n_folds").reset_index(), on=by, how="left")
+    if "accuracy" in metrics and "majority_baseline" in metrics:
+        out["above_baseline"] = out["accuracy"] - out["majority_baseline"]
+    return out
+
+
+def accuracy_table(summary: pd.DataFrame, *, metric: str = "accuracy", columns: str = "protocol",
+                   index: Sequence[str] = ("model", "modalities", "task"), digits: int = 3) -> pd.DataFrame:
+    """A readable pivot of :func:`summarize`: ``"mean [low, high]"`` per cell, leaky columns marked.
+
+    Column names get ``" (leaky)"`` when their protocol shares trials between train and test; a
+    last column gives the majority-class baseline (mean over the columns' groups).
+    """
+    def fmt(r) -> str:
+        lo, hi = r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]
+        ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+        return f"{r[metric]:.{digits}f}{ci}"
+
+    df = summary.copy()
+    df["_cell"] = df.apply(fmt, axis=1)
+    if "leaky" in df.columns and columns == "protocol":
+        df[columns] = [f"{p} (leaky)" if lk else p for p, lk in zip(df[columns], df["leaky"])]
+    out = df.pivot_table(index=list(index), columns=columns, values="_cell", aggfunc="first")
+    if "majority_baseline" in df.columns:
+        base = df.groupby(list(index))["majority_baseline"].mean()
+        out["majority baseline"] = base.map(lambda v: f"{v:.{digits}f}")
+    out.columns.name = None
+    return out
+
+
+def synthetic_expectations(dataset) -> pd.DataFrame | None:
+    """What the synthetic data's knobs predict for each modality and task, or ``None`` for real data.
+
+    Reads the knobs the data folder of ``dataset``'s store was generated with
+    (:func:`~emolab.data.synthetic.read_synthetic_config`): ``face_valence``, ``face_arousal``,
+    ``physio_valence``, ``physio_arousal`` (how strongly each modality carries each dimension) and
+    ``fingerprint`` (the trial signature that helps only leaky protocols).  One row per modality ×
+    task with the knob's ``strength`` and its ``rank`` (1 = the modality carries this task best).
+    """
+    from emolab.data.synthetic import read_synthetic_config
+
+    root = Path(dataset.store.config["reader"]["root"])
+    try:
+        knobs = read_synthetic_config(root)["config"]
+    except FileNotFoundError:
+        return None
+    rows = [{"modalities": mod, "task": task, "knob": f"{prefix}_{task}", "strength": float(knobs[f"{prefix}_{task}"]),
+             "fingerprint": float(knobs["fingerprint"])}
+            for mod, prefix in (("bio", "physio"), ("face", "face")) for task in ("valence", "arousal")]  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["rank"] = out.groupby("modalities")["strength"].rank(ascending=False, method="min").astype(int)
+    return out
+
+
+# ------------------------------------------------------------------------ per-cell outputs
+def _cell_frames(results: pd.DataFrame, results_path, which: int) -> pd.DataFrame:
+    from emolab.train.sweep import load_cell_outputs
+
+    path = Path(results_path) if results_path is not None else None
+    if path is None:
+        raise ValueError("pass results_path (the table the rows were read from)")
+    coords = ["cell_id", "model", "modalities", "task", "protocol", "leaky", "fold"]
+    frames = []
+    for cid, g in results.groupby("cell_id", sort=False):
+        frame = load_cell_outputs(path, cid)[which].copy()
+        for c in coords:
+            frame[c] = g[c].iloc[0]
+        if "subject" not in frame.columns:
+            frame["subject"] = g["subject"].iloc[0]
+        if which == 0:
+            frame["best_epoch"] = g["best_epoch"].iloc[0]
+            frame["subject"] = g["subject"].iloc[0]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def grid_histories(results: pd.DataFrame, results_path: str | os.PathLike | None = None, *,
+                   profile: str | ExperimentProfile = "smoke") -> pd.DataFrame:
+    """Per-epoch training histories of the cells in ``results``, with their grid coordinates.
+
+    One row per cell × epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy`` … plus
+    ``cell_id``, ``model``, ``modalities``, ``task``, ``protocol``, ``leaky``, ``subject``,
+    ``fold`` and the cell's ``best_epoch`` (chosen on the validation split).
+    """
+    path = default_results_path(profile) if results_path is None else results_path
+    return _cell_frames(results, path, 0)
+
+
+def grid_predictions(results: pd.DataFrame, results_path: str | os.PathLike | None = None, *,
+                     profile: str | ExperimentProfile = "smoke") -> pd.DataFrame:
+    """Test-fold predictions of the cells in ``results``: ``y_true``, ``y_score``, ``subject``,
+    ``trial``, ``segment`` … plus the grid coordinates (for confusion matrices)."""
+    path = default_results_path(profile) if results_path is None else results_path
+    return _cell_frames(results, path, 1)
+
+
+# ------------------------------------------------------------- choosing an epoch on the test fold
+@dataclass
+class _TestPeek:
+    """Trainer callback that scores the test fold after every epoch — for teaching only.
+
+    Looking at the test fold during training is exactly the mistake the book warns about; this
+    callback exists to measure how much choosing the best test-fold epoch (as DeepVANet
+    :cite:`zhang2021deepvanet` reports) inflates accuracy.  The model selection of the trainer
+    itself still uses the validation split only.
+    """
+
+    test_set: Any
+    scores: list = field(default_factory=list)
+
+    def __call__(self, trainer, record: dict) -> None:
+        m = trainer.evaluate(self.test_set)
+        record["test_accuracy"] = m["accuracy"]
+        record["test_loss"] = m["loss"]
+
+
+def peek_test_epochs(
+    dataset,
+    *,
+    model: str = "safavi",
+    modalities: Sequence[str] = ("face", "bio"),
+    task: str = "valence",
+    protocol: str = "trial-kfold",
+    profile: str | ExperimentProfile = "smoke",
+    seed: int = 0,
+    device: str = "auto",
+    epochs: int | None = None,
+    max_folds: int | None = None,
+    verbose: bool | str | None = None,
+) -> pd.DataFrame:
+    """Train folds for a fixed number of epochs, scoring validation *and* test after each one.
+
+    Early stopping is off (patience = epochs) so the whole curve is seen.  Returns one row per
+    subject × fold × epoch with ``train_loss``, ``val_loss``, ``val_accuracy``, ``test_accuracy``
+    and ``test_loss``; :func:`epoch_selection_bias` turns it into the comparison of epoch choices.
+    """
+    from torch.utils.data import Subset
+
+    from emolab.models import build_model
+    from emolab.train.config import TrainConfig
+    from emolab.train.protocols import make_folds, make_labels
+    from emolab.train.sweep import run_fold
+    from emolab.train.trainer import WithTargets, seed_everything
+
+    profile = get_profile(profile)
+    epochs = profile.epochs if epochs is None else int(epochs)
+    meta = dataset.metadata.reset_index(drop=True)
+    labels = make_labels(meta, task=task)
+    folds = make_folds(meta, protocol, task=task, n_splits=profile.n_splits, seed=seed, labels=labels)
+    keep = profile.max_folds if max_folds is None else max_folds
+    if keep is not None:
+        folds = [f for f in folds if f.fold < keep]
+    config = TrainConfig(task=task, modalities=tuple(modalities), lr=profile.lr, batch_size=profile.batch_size,
+                         epochs=epochs, patience=epochs, val_fraction=profile.val_fraction, seed=seed,
+                         device=device, progress=False)  # fmt: skip
+    ok = meta["has_face"].to_numpy(bool) if tuple(modalities) == ("face",) else np.ones(len(meta), bool)
+    frames = []
+    with use_log_level(verbose), torch_threads(profile.torch_threads):
+        for fold in folds:
+            seed_everything(seed)
+            net = build_model(model, modalities=tuple(modalities), **segment_shapes(dataset))
+            test_idx = np.asarray(fold.test_idx)
+            test_idx = test_idx[ok[test_idx]]
+            peek = _TestPeek(Subset(WithTargets(dataset, labels), test_idx.tolist()))
+            out = run_fold(net, dataset, meta, fold, config, labels=labels, callbacks=[peek], verbose=False)
+            h = out.history.copy()
+            h["subject"], h["fold"], h["best_epoch"] = fold.subject, fold.fold, out.best_epoch
+            frames.append(h)
+            logger.info("peek %s fold %d: val-selected epoch %s", fold.subject, fold.fold, out.best_epoch)
+    df = pd.concat(frames, ignore_index=True)
+    df["model"], df["modalities"], df["task"], df["protocol"] = model, "+".join(modalities), task, protocol
+    return df
+
+
+def epoch_selection_bias(curves: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy of each fold under three ways of choosing the epoch.
+
+    ``val_selected``: the epoch with the best validation loss (what an honest run reports);
+    ``last``: the final epoch; ``best_test``: the epoch with the highest *test* accuracy (what
+    reporting "the best test-fold epoch" amounts to).  ``best_test`` is the maximum of noisy
+    numbers, so it is never below the other two whatever the model learned — an optimistic bias
+    that grows with the number of epochs and the noise of small test folds.
+    """
+    need = {"subject", "fold", "epoch", "val_loss", "test_accuracy"}
+    missing = need - set(curves.columns)
+    if missing:
+        raise KeyError(f"curves lack columns {sorted(missing)}; make them with peek_test_epochs")
+    rows = []
+    for (subject, fold), g in curves.groupby(["subject", "fold"]):
+        g = g.sort_values("epoch")
+        sel = g.loc[g["val_loss"].idxmin()]
+        best = g.loc[g["test_accuracy"].idxmax()]
+        rows.append({"subject": subject, "fold": fold,
+                     "val_selected_epoch": int(sel["epoch"]), "val_selected": float(sel["test_accuracy"]),
+                     "last": float(g["test_accuracy"].iloc[-1]),
+                     "best_test_epoch": int(best["epoch"]), "best_test": float(best["test_accuracy"])})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["optimism"] = out["best_test"] - out["val_selected"]
+    return out

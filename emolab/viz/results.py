@@ -1,0 +1,255 @@
+"""Plots of experiment results (chapters 05-08): accuracy with confidence intervals next to the
+majority baseline, training curves, confusion matrices, per-subject accuracy, and the effect of
+choosing an epoch on the test fold.
+
+Every function takes the tables of :mod:`emolab.experiments` (:func:`~emolab.experiments.summarize`,
+:func:`~emolab.experiments.grid_histories`, :func:`~emolab.experiments.grid_predictions`, the
+results table itself) and returns a matplotlib ``Figure``; nothing is computed here that the
+tables do not hold, except counts and means for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+__all__ = [
+    "plot_accuracy", "plot_training_curves", "plot_confusion_matrices", "plot_per_subject_accuracy",
+    "plot_epoch_selection",
+]
+
+#: Hatching that marks protocols whose test folds share trials with training (leaky).
+LEAKY_HATCH = "///"
+
+
+def _levels(df: pd.DataFrame, col: str | None) -> list:
+    return [None] if col is None else list(dict.fromkeys(df[col]))
+
+
+def _grid(n_rows: int, n_cols: int, *, width: float = 4.2, height: float = 3.2, **kw):
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width * n_cols, height * n_rows), squeeze=False, **kw)
+    return fig, axes
+
+
+def plot_accuracy(
+    summary: pd.DataFrame,
+    *,
+    x: str = "modalities",
+    hue: str = "protocol",
+    col: str | None = "task",
+    row: str | None = "model",
+    metric: str = "accuracy",
+    baseline: str | None = "majority_baseline",
+    chance: float | None = 0.5,
+):
+    """Grouped bars of ``metric`` (mean with its 95 % CI) and the majority-class baseline.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`emolab.experiments.summarize` output: ``metric``, ``<metric>_ci_low``,
+        ``<metric>_ci_high``, ``leaky`` and the grouping columns.
+    x, hue, col, row : column names
+        Bars along ``x``, one colour per ``hue`` level, panels by ``col`` × ``row``.
+    baseline : column or None
+        Drawn as a black tick across each bar: the accuracy of always answering the test fold's
+        majority class.  A bar that does not clear its tick learned nothing usable.
+    chance : float or None
+        A dotted line at this accuracy.
+
+    Leaky protocols (``leaky`` True) get hatched bars and "(leaky)" in the legend.
+    """
+    rows, cols = _levels(summary, row), _levels(summary, col)
+    hues = _levels(summary, hue)
+    xs = _levels(summary, x)
+    fig, axes = _grid(len(rows), len(cols), sharey=True)
+    palette = plt.get_cmap("tab10")
+    width = 0.8 / max(len(hues), 1)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            sub = summary
+            if row is not None:
+                sub = sub[sub[row] == r]
+            if col is not None:
+                sub = sub[sub[col] == c]
+            for k, h in enumerate(hues):
+                g = sub[sub[hue] == h].set_index(x) if hue is not None else sub.set_index(x)
+                for xi, xv in enumerate(xs):
+                    if xv not in g.index:
+                        continue
+                    rec = g.loc[xv]
+                    pos = xi - 0.4 + width * (k + 0.5)
+                    mean = float(rec[metric])
+                    lo, hi = rec.get(f"{metric}_ci_low", np.nan), rec.get(f"{metric}_ci_high", np.nan)
+                    leaky = bool(rec.get("leaky", False))
+                    ax.bar(pos, mean, width * 0.95, color=palette(k), alpha=0.85,
+                           hatch=LEAKY_HATCH if leaky else None, edgecolor="white" if leaky else None)  # fmt: skip
+                    if np.isfinite(lo) and np.isfinite(hi):
+                        ax.errorbar(pos, mean, yerr=[[mean - lo], [hi - mean]], color="black", capsize=3, lw=1)
+                    if baseline is not None and baseline in rec:
+                        ax.hlines(float(rec[baseline]), pos - width / 2, pos + width / 2, color="black", lw=2)
+            if chance is not None:
+                ax.axhline(chance, color="grey", ls=":", lw=1)
+            ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+            ax.set_ylim(0, 1.05)
+            title = " | ".join(str(v) for v in (r, c) if v is not None)
+            ax.set_title(title)
+            if j == 0:
+                ax.set_ylabel(metric.replace("_", " "))
+    leaky_of = summary.groupby(hue)["leaky"].first().to_dict() if hue is not None and "leaky" in summary else {}
+    handles = [Patch(facecolor=palette(k), hatch=LEAKY_HATCH if leaky_of.get(h) else None, edgecolor="white",
+                     label=f"{h}{' (leaky)' if leaky_of.get(h) else ''}") for k, h in enumerate(hues)]  # fmt: skip
+    if baseline is not None:
+        handles.append(plt.Line2D([], [], color="black", lw=2, label="majority baseline"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def plot_training_curves(
+    histories: pd.DataFrame,
+    *,
+    col: str = "protocol",
+    losses: Sequence[str] = ("train_loss", "val_loss"),
+):
+    """Loss per epoch of every cell (thin lines), one panel per level of ``col``.
+
+    The dot on each validation curve marks the epoch the trainer kept (best validation loss,
+    ``best_epoch``); the test fold played no part in choosing it.
+    """
+    levels = _levels(histories, col)
+    fig, axes = _grid(1, len(levels), sharey=True)
+    styles = {"train_loss": dict(color="tab:blue"), "val_loss": dict(color="tab:orange"),
+              "test_loss": dict(color="tab:red")}  # fmt: skip
+    for j, lev in enumerate(levels):
+        ax = axes[0, j]
+        sub = histories if col is None else histories[histories[col] == lev]
+        for _, g in sub.groupby("cell_id"):
+            g = g.sort_values("epoch")
+            for name in losses:
+                if name in g and g[name].notna().any():
+                    ax.plot(g["epoch"], g[name], lw=1, alpha=0.7, **styles.get(name, {}))
+            if "best_epoch" in g and "val_loss" in g and pd.notna(g["best_epoch"].iloc[0]):
+                b = g[g["epoch"] == g["best_epoch"].iloc[0]]
+                ax.plot(b["epoch"], b["val_loss"], "o", color="black", ms=4)
+        ax.set_title(str(lev) if lev is not None else "")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        if j == 0:
+            ax.set_ylabel("binary cross-entropy")
+    handles = [plt.Line2D([], [], label=n.replace("_", " "), **styles.get(n, {})) for n in losses]
+    handles.append(plt.Line2D([], [], marker="o", color="black", ls="", label="kept epoch (validation)"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def plot_confusion_matrices(predictions: pd.DataFrame, *, by: str | Sequence[str] = "protocol",
+                            threshold: float = 0.5, labels: Sequence[str] = ("low", "high")):
+    """Row-normalised confusion matrices of the pooled test predictions, one per group of ``by``.
+
+    Each cell shows the share of the true class (row) predicted as each class (column), with the
+    count underneath; predictions are ``y_score >= threshold``.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    groups = list(predictions.groupby(by, sort=False))
+    fig, axes = _grid(1, len(groups), width=3.4, height=3.2)
+    for j, (key, g) in enumerate(groups):
+        ax = axes[0, j]
+        y = g["y_true"].to_numpy(int)
+        p = (g["y_score"].to_numpy(float) >= threshold).astype(int)
+        cm = np.array([[np.sum((y == t) & (p == q)) for q in (0, 1)] for t in (0, 1)])
+        share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+        for t in (0, 1):
+            for q in (0, 1):
+                ax.text(q, t, f"{share[t, q]:.2f}\n({cm[t, q]})", ha="center", va="center",
+                        color="white" if share[t, q] > 0.6 else "black")  # fmt: skip
+        ax.set_xticks([0, 1], [f"pred {v}" for v in labels])
+        ax.set_yticks([0, 1], [f"true {v}" for v in labels])
+        key = key if isinstance(key, tuple) else (key,)
+        ax.set_title(" | ".join(map(str, key)))
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_subject_accuracy(results: pd.DataFrame, *, hue: str = "protocol", col: str | None = "task",
+                              metric: str = "accuracy"):
+    """Mean ``metric`` of each test subject (over its folds) per ``hue`` level, with each subject's
+    majority baseline as a black tick — differences between people are as large as between
+    methods, which is why the book's intervals are over subjects."""
+    cols = _levels(results, col)
+    hues = _levels(results, hue)
+    fig, axes = _grid(1, len(cols), sharey=True, width=5.0)
+    palette = plt.get_cmap("tab10")
+    width = 0.8 / max(len(hues), 1)
+    for j, c in enumerate(cols):
+        ax = axes[0, j]
+        sub = results if col is None else results[results[col] == c]
+        per = sub.groupby([hue, "subject"])[[metric, "majority_baseline"]].mean().reset_index()
+        subjects = sorted(per["subject"].unique())
+        for k, h in enumerate(hues):
+            g = per[per[hue] == h].set_index("subject")
+            for si, s in enumerate(subjects):
+                if s not in g.index:
+                    continue
+                pos = si - 0.4 + width * (k + 0.5)
+                ax.bar(pos, g.loc[s, metric], width * 0.95, color=palette(k), alpha=0.85,
+                       label=str(h) if si == 0 else None)  # fmt: skip
+                ax.hlines(g.loc[s, "majority_baseline"], pos - width / 2, pos + width / 2, color="black", lw=2)
+        ax.set_xticks(range(len(subjects)), [f"s{s:02d}" for s in subjects])
+        ax.set_ylim(0, 1.05)
+        ax.set_title(str(c) if c is not None else "")
+        if j == 0:
+            ax.set_ylabel(metric.replace("_", " "))
+            ax.legend(fontsize="small", loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_epoch_selection(curves: pd.DataFrame, *, subject: int | None = None, fold: int | None = None):
+    """One fold's validation loss and *test* accuracy per epoch, with the two epoch choices marked.
+
+    ``curves`` comes from :func:`emolab.experiments.peek_test_epochs`.  The circle is the epoch an
+    honest run keeps (lowest validation loss); the star is the epoch with the highest test
+    accuracy — picking it uses the test labels, so its accuracy is not a test result any more.
+    ``subject``/``fold`` default to the fold where the two choices differ most.
+    """
+    if subject is None or fold is None:
+        gap = {}
+        for key, g in curves.groupby(["subject", "fold"]):
+            sel = g.loc[g["val_loss"].idxmin(), "test_accuracy"]
+            gap[key] = g["test_accuracy"].max() - sel
+        subject, fold = max(gap, key=gap.get)
+    g = curves[(curves["subject"] == subject) & (curves["fold"] == fold)].sort_values("epoch")
+    if g.empty:
+        raise KeyError(f"no curve for subject {subject}, fold {fold}")
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot(g["epoch"], g["val_loss"], color="tab:orange", label="validation loss")
+    if "train_loss" in g:
+        ax.plot(g["epoch"], g["train_loss"], color="tab:blue", alpha=0.6, label="training loss")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("binary cross-entropy")
+    ax2 = ax.twinx()
+    ax2.plot(g["epoch"], g["test_accuracy"], color="tab:red", ls="--", label="test accuracy")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("test accuracy")
+    sel = g.loc[g["val_loss"].idxmin()]
+    best = g.loc[g["test_accuracy"].idxmax()]
+    ax2.plot(sel["epoch"], sel["test_accuracy"], "o", color="black", ms=8,
+             label=f"kept by validation (epoch {int(sel['epoch'])})")  # fmt: skip
+    ax2.plot(best["epoch"], best["test_accuracy"], "*", color="tab:red", ms=14,
+             label=f"best test epoch (epoch {int(best['epoch'])})")  # fmt: skip
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize="small", loc="lower left")
+    ax.set_title(f"subject {subject}, fold {fold}")
+    fig.tight_layout()
+    return fig

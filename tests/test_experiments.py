@@ -1,0 +1,195 @@
+"""The experiment runner: profiles, segments from a tiny synthetic set, a grid end to end,
+resumption, the leaky flag, loaders, the epoch-selection comparison and the result plots."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emolab import experiments as ex
+from emolab.train.results import RESULT_COLUMNS, config_of
+
+PROFILE = ex.get_profile("smoke", subjects=(1, 2), n_splits=3, max_folds=1, epochs=2, patience=2,
+                         batch_size=16, segments_per_trial=3, n_jobs=1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """2 subjects x 6 trials of 4 s in the DEAP format, bio-only store, 3 segments per trial."""
+    from emolab.data.synthetic import ensure_synthetic
+
+    base = tmp_path_factory.mktemp("exp")
+    root = ensure_synthetic(root=base / "syn", n_subjects=2, n_trials=6, trial_s=4.0, face_subjects=0)
+    ds = ex.prepare_segments(root, profile=PROFILE, modalities=("bio",), store_root=base / "store")
+    return base, ds
+
+
+@pytest.fixture(scope="module")
+def grid(tiny):
+    base, ds = tiny
+    path = base / "results" / "results.csv"
+    df = ex.run_grid(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence", "arousal"],
+                     protocols=["paper-segment-kfold", "trial-kfold"], profile=PROFILE, results_path=path)  # fmt: skip
+    return path, df
+
+
+def test_profiles():
+    smoke, full = ex.get_profile("smoke"), ex.get_profile("full")
+    assert (full.n_splits, full.batch_size, full.lr, full.subjects, full.max_folds) == (10, 256, 1e-3, None, None)
+    assert smoke.max_folds is not None and smoke.epochs < full.epochs
+    assert ex.get_profile(smoke, epochs=1).epochs == 1 and smoke.epochs != 1
+    assert ex.ExperimentProfile(**smoke.to_dict()) == smoke  # round trip through JSON-able dicts
+    with pytest.raises(KeyError, match="known"):
+        ex.get_profile("huge")
+    with pytest.raises(TypeError, match="unknown ExperimentProfile field"):
+        ex.get_profile("smoke", epoch=3)
+    with pytest.raises(ValueError, match="max_folds"):
+        ex.get_profile("smoke", n_splits=3, max_folds=5)
+
+
+def test_prepare_segments_keeps_trial_heads(tiny):
+    _, ds = tiny
+    assert isinstance(ds, ex.TrialHeads)
+    meta = ds.metadata
+    assert len(ds) == len(meta) == 2 * 6 * 3
+    assert (meta.groupby(["subject", "trial"]).size() == 3).all()
+    # every kept item is the segment its metadata row says
+    for i in (0, 7, len(ds) - 1):
+        item = ds[i]
+        assert (int(item["subject"]), int(item["trial"]), int(item["segment"])) == tuple(
+            meta.loc[i, ["subject", "trial", "segment"]])
+        assert tuple(item["bio"].shape) == (40, 128)
+    assert meta.groupby(["subject", "trial"])["segment"].max().max() == 2
+    assert ex.segment_shapes(ds)["n_chans"] == 40
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ex.prepare_segments("/nonexistent/deap", profile=PROFILE)
+
+
+def test_grid_table_has_expected_rows_and_columns(grid):
+    path, df = grid
+    assert list(df.columns) == RESULT_COLUMNS
+    # 1 model x 1 modality set x 2 tasks x 2 protocols x 2 subjects x 1 fold
+    assert len(df) == 8 and df["cell_id"].is_unique
+    assert set(df["protocol"]) == {"paper-segment-kfold", "trial-kfold"}
+    assert set(df["subject"]) == {1, 2} and set(df["fold"]) == {0}
+    assert df["accuracy"].between(0, 1).all() and (df["majority_baseline"] >= 0.5).all()
+    cfg = config_of(df.iloc[0])
+    assert cfg["n_splits"] == 3 and cfg["train"]["epochs"] == 2 and cfg["data"]["kwargs"]["segments_per_trial"] == 3
+    # test folds are whole segments sets of the tiny data: 18 segments per subject, 3 folds
+    assert (df["n_test"] == 6).all()
+
+
+def test_leaky_protocols_flagged(grid):
+    _, df = grid
+    assert set(df.loc[df["protocol"] == "paper-segment-kfold", "leaky"]) == {True}
+    assert set(df.loc[df["protocol"] == "trial-kfold", "leaky"]) == {False}
+    s = ex.summarize(df)
+    assert len(s) == 4 and (s["n_subjects"] == 2).all() and (s["n_folds"] == 1).all()
+    assert s.groupby("protocol")["leaky"].unique().map(list).to_dict() == {
+        "paper-segment-kfold": [True], "trial-kfold": [False]}
+    np.testing.assert_allclose(s["above_baseline"], s["accuracy"] - s["majority_baseline"])
+
+
+def test_rerun_skips_finished_cells(grid, tiny, monkeypatch):
+    path, df = grid
+    _, ds = tiny
+    import emolab.train.sweep as sweep
+
+    def no_training(spec):
+        raise AssertionError("a finished cell was run again")
+
+    monkeypatch.setattr(sweep, "_open_data", no_training)
+    again = ex.run_grid(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence", "arousal"],
+                        protocols=["paper-segment-kfold", "trial-kfold"], profile=PROFILE, results_path=path)  # fmt: skip
+    pd.testing.assert_frame_equal(again, df)
+    assert len(pd.read_csv(path)) == 8
+    # a different setting is a different cell: it would train (and here fails on the patched loader)
+    with pytest.raises(RuntimeError, match="cells failed"):
+        ex.run_grid(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"], protocols=["trial-kfold"],
+                    profile=PROFILE.replace(epochs=1), results_path=path)  # fmt: skip
+
+
+def test_loaders(grid):
+    path, df = grid
+    sub = ex.load_grid_results(path, protocol="trial-kfold", task=["valence"])
+    assert len(sub) == 2 and set(sub["protocol"]) == {"trial-kfold"}
+    with pytest.raises(KeyError, match="no column"):
+        ex.load_grid_results(path, colour="red")
+    with pytest.raises(KeyError, match="not in"):
+        ex.load_grid_results(path, cells=["safavi|nope"])
+    with pytest.raises(FileNotFoundError, match="run the sweep"):
+        ex.load_grid_results(path.parent / "missing.csv")
+    hist = ex.grid_histories(df, path)
+    assert set(hist["cell_id"]) == set(df["cell_id"])
+    assert {"epoch", "train_loss", "val_loss", "best_epoch", "protocol", "subject"} <= set(hist.columns)
+    assert hist.groupby("cell_id").size().to_dict() == df.set_index("cell_id")["epochs_run"].to_dict()
+    pred = ex.grid_predictions(df, path)
+    assert len(pred) == df["n_test"].sum() and {"y_true", "y_score", "trial", "leaky"} <= set(pred.columns)
+
+
+def test_accuracy_table_and_expectations(grid, tiny):
+    _, df = grid
+    _, ds = tiny
+    table = ex.accuracy_table(ex.summarize(df))
+    assert list(table.columns) == ["paper-segment-kfold (leaky)", "trial-kfold", "majority baseline"]
+    assert len(table) == 2 and table.iloc[0, 0].count("[") == 1  # "mean [low, high]"
+    expect = ex.synthetic_expectations(ds)
+    # the generator's defaults: face mostly valence, physiology mostly arousal
+    best = expect[expect["rank"] == 1].set_index("modalities")["task"].to_dict()
+    assert best == {"bio": "arousal", "face": "valence"}
+    assert (expect["fingerprint"] > 0).all()
+
+
+def test_torch_threads_restores():
+    import torch
+
+    before = torch.get_num_threads()
+    with ex.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_epoch_selection_bias_on_constructed_curves():
+    curves = pd.DataFrame({
+        "subject": 1, "fold": 0, "epoch": [1, 2, 3, 4],
+        "val_loss": [0.7, 0.5, 0.6, 0.65], "test_accuracy": [0.5, 0.6, 0.8, 0.55],
+    })  # fmt: skip
+    out = ex.epoch_selection_bias(curves).iloc[0]
+    assert (out["val_selected_epoch"], out["val_selected"]) == (2, 0.6)
+    assert (out["best_test_epoch"], out["best_test"], out["last"]) == (3, 0.8, 0.55)
+    assert out["optimism"] == pytest.approx(0.2)
+    with pytest.raises(KeyError, match="peek_test_epochs"):
+        ex.epoch_selection_bias(curves.drop(columns="val_loss"))
+
+
+def test_peek_test_epochs_runs_every_epoch(tiny):
+    _, ds = tiny
+    curves = ex.peek_test_epochs(ds, modalities=("bio",), task="arousal", profile=PROFILE, epochs=3, max_folds=1)
+    assert len(curves) == 2 * 3  # 2 subjects x 1 fold x 3 epochs: early stopping off
+    assert curves["test_accuracy"].between(0, 1).all() and curves["val_loss"].notna().all()
+    bias = ex.epoch_selection_bias(curves)
+    assert (bias["best_test"] >= bias["val_selected"]).all() and (bias["best_test"] >= bias["last"]).all()
+
+
+def test_result_plots(grid):
+    from emolab.viz import results as vr
+
+    path, df = grid
+    s = ex.summarize(df)
+    fig = vr.plot_accuracy(s, col="task")
+    assert len(fig.axes) >= 2
+    hist = ex.grid_histories(df, path)
+    assert vr.plot_training_curves(hist[hist["task"] == "valence"]).axes
+    pred = ex.grid_predictions(df, path)
+    fig = vr.plot_confusion_matrices(pred, by="protocol")
+    assert len([a for a in fig.axes if a.images]) == 2
+    assert vr.plot_per_subject_accuracy(df).axes
+    curves = pd.DataFrame({"subject": 1, "fold": 0, "epoch": [1, 2, 3], "train_loss": [0.7, 0.6, 0.5],
+                           "val_loss": [0.7, 0.5, 0.6], "test_accuracy": [0.5, 0.6, 0.8],
+                           "best_epoch": 2})  # fmt: skip
+    assert vr.plot_epoch_selection(curves).axes
