@@ -12,6 +12,7 @@ page cache warm:
 - ``memmap``: reading every subject's memory-mapped arrays in 256-segment chunks;
 - ``DataLoader``: iterating :class:`~emolab.data.store.SegmentDataset` with batches of 256
   (batched fetch, float32 faces in [0, 1], collation), in order and shuffled;
+- the same with ``collate_fn=collate_segments`` (NumPy stacking);
 - ``items``: ``ds[i]`` for every i (what a Dataset without batched fetch costs).
 
 Collation (``torch.stack``) runs in torch's intra-op thread pool; on a loaded 2-core machine that
@@ -33,7 +34,7 @@ import torch
 
 from emolab.data.channels import DEAP_CH_NAMES, DEAP_CH_TYPES
 from emolab.data.record import Record
-from emolab.data.store import SegmentDataset, build_store
+from emolab.data.store import SegmentDataset, build_store, collate_segments
 from emolab.preprocess.face import FaceConfig
 
 
@@ -128,20 +129,25 @@ def main() -> None:
         t_mm = _best(memmap_pass)
         ds = SegmentDataset(store)
 
-        def loader_pass(shuffle: bool):
+        def loader_pass(shuffle: bool, collate=None):
             torch.manual_seed(0)
-            loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, shuffle=shuffle)
+            loader = torch.utils.data.DataLoader(ds, batch_size=args.batch_size, shuffle=shuffle,
+                                                 collate_fn=collate)  # fmt: skip
             for _ in loader:
                 pass
 
         t_dl = _best(lambda: loader_pass(False))
         t_dl_shuf = _best(lambda: loader_pass(True))
+        t_dl_np = _best(lambda: loader_pass(False, collate_segments))
+        t_dl_np_shuf = _best(lambda: loader_pass(True, collate_segments))
         t_items = _best(lambda: [ds[i] for i in range(len(ds))], repeats=1)
 
         rows = [("copy in memory (reference)", t_copy), ("memmap read, 256-row chunks", t_mm),
                 ("float32 batches from RAM (no store)", t_ram),
                 ("DataLoader, batches of 256, in order", t_dl),
                 ("DataLoader, batches of 256, shuffled", t_dl_shuf),
+                ("  + collate_segments, in order", t_dl_np),
+                ("  + collate_segments, shuffled", t_dl_np_shuf),
                 ("ds[i] one item at a time", t_items)]  # fmt: skip
         print(f"{'pass':40s} {'seconds':>8s} {'MiB/s':>8s} {'segments/s':>11s} {'vs copy':>8s}")
         for name, t in rows:

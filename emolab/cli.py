@@ -56,7 +56,7 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from emolab.data.synthetic import ensure_synthetic
 
-    root = ensure_synthetic(fmt=args.format, preset=args.preset, seed=args.seed, root=args.out)
+    root = ensure_synthetic(fmt=args.format, preset=args.preset, seed=args.seed, root=args.out, n_jobs=args.jobs)
     print(root)
     return 0
 
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--preset", default="smoke", choices=["smoke", "deap"], help="sizes (deap = the real ones)")
     synth.add_argument("--out", type=Path, help="folder to create (default: emolab's cache, named by a hash)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed -> identical files)")
+    synth.add_argument("--jobs", type=int, default=1, help="participants generated in parallel processes")
     synth.set_defaults(func=_cmd_data_synth)
     return parser
 

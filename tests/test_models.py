@@ -286,3 +286,35 @@ def test_trace_shapes_follows_the_forward_pass():
     assert rows.loc["fusion", "output shape"] == (2, 1)
     assert table["depth"].max() == 2
     assert model.training  # restored
+
+
+@pytest.mark.parametrize("module", ["safavi_bio", "safavi_face", "gbvnet_bio", "gbvnet_face", "registry"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"emolab.models.{module}")
+    result = doctest.testmod(mod, extraglobs={"torch": torch})
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_global_response_norm_matches_its_formula():
+    from emolab.models.layers import GlobalResponseNorm
+
+    grn = GlobalResponseNorm(6)
+    x = torch.randn(2, 4, 4, 6)
+    torch.testing.assert_close(grn(x), x)  # gamma = beta = 0 at start: identity
+    nn.init.normal_(grn.gamma)
+    nn.init.normal_(grn.beta)
+    norms = x.pow(2).sum(dim=(1, 2), keepdim=True).sqrt()
+    expected = x + grn.gamma * x * norms / (norms.mean(dim=-1, keepdim=True) + grn.eps) + grn.beta
+    torch.testing.assert_close(grn(x), expected)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_attention_dropout_is_an_option(name):
+    attentions = lambda m: [a for a in m.bio_encoder.modules() if isinstance(a, nn.MultiheadAttention)]  # noqa: E731
+    default = build_model(name, modalities=("bio",), seed=0)
+    assert attentions(default) and all(a.dropout == 0.0 for a in attentions(default))
+    dropped = build_model(name, modalities=("bio",), bio_kwargs={"attention_dropout": 0.2}, seed=0)
+    assert all(a.dropout == 0.2 for a in attentions(dropped))

@@ -229,3 +229,6 @@ def test_eeg_info_has_positions_for_the_32_eeg_channels():
     assert picks == list(range(32)) and len(info.ch_names) == 32
     pos = np.array([ch["loc"][:3] for ch in info["chs"]])
     assert np.isfinite(pos).all() and (np.linalg.norm(pos, axis=1) > 0).all()
+    # centred on the head: the template's electrodes lie on a sphere around the origin
+    r = np.linalg.norm(pos, axis=1)
+    assert r.std() < 0.1 * r.mean()

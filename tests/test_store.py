@@ -22,6 +22,7 @@ from emolab.data.store import (
     SegmentDataset,
     SegmentStore,
     build_store,
+    collate_segments,
     list_subjects,
     mahnob_sessions_by_subject,
     store_config,
@@ -299,6 +300,19 @@ def test_dataloader_with_worker_batches(tmp_path):
     assert batches[0]["bio"].shape == (8, 40, 128)
     assert batches[0]["face"].shape == (8, 3, 3, 8, 8)
     assert sum(len(b["subject"]) for b in batches) == len(ds)
+
+
+@pytest.mark.parametrize("modalities", [("face", "bio"), ("bio",)])
+def test_collate_segments_matches_default_collate(tmp_path, modalities):
+    ds = SegmentDataset(build(tmp_path), modalities=modalities)
+    items = ds.__getitems__([3, 0, 9, 17])
+    got, want = collate_segments(items), torch.utils.data.default_collate(items)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+        torch.testing.assert_close(got[k], want[k])
+    with pytest.raises(ValueError):
+        collate_segments([])
 
 
 def test_bio_only_store_needs_no_face_code(tmp_path):

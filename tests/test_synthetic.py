@@ -161,7 +161,8 @@ def test_round_trip_read_mahnob(mahnob_root):
 
 
 def test_same_seed_same_bytes(tmp_path, deap_root):
-    again = ensure_synthetic(fmt="deap", seed=3, root=tmp_path / "again", verbose=False, **TINY_DEAP)
+    # in two processes: the files must not depend on how many run in parallel
+    again = ensure_synthetic(fmt="deap", seed=3, root=tmp_path / "again", n_jobs=2, verbose=False, **TINY_DEAP)
     assert _hashes(again) == _hashes(deap_root)
     other = ensure_synthetic(fmt="deap", seed=4, root=tmp_path / "other", verbose=False, **TINY_DEAP)
     assert _hashes(other)["data_preprocessed_python/s01.dat"] != _hashes(deap_root)["data_preprocessed_python/s01.dat"]
@@ -188,7 +189,7 @@ def test_cli_synth_parser():
 
     args = build_parser().parse_args(["data", "synth", "--format", "mahnob", "--preset", "smoke",
                                       "--out", "x", "--seed", "7"])  # fmt: skip
-    assert (args.format, args.preset, args.out, args.seed) == ("mahnob", "smoke", Path("x"), 7)
+    assert (args.format, args.preset, args.out, args.seed, args.jobs) == ("mahnob", "smoke", Path("x"), 7, 1)
 
 
 # --- knobs ----------------------------------------------------------------------------------------
@@ -277,6 +278,18 @@ def test_face_valence_knob_moves_the_mouth():
     np.testing.assert_array_equal(_render(still, valence=1.0), _render(still, valence=-1.0))
 
 
+def test_face_arousal_knob_moves_brows_and_head():
+    cfg = make_config(expressiveness_sd=0.0, face_valence=0.0, face_arousal=1.0)
+    calm, excited = _render(cfg, valence=0.0, arousal=-1.0, n=20), _render(cfg, valence=0.0, arousal=1.0, n=20)
+    h = calm.shape[1]
+    brows = np.abs(calm[0].astype(float) - excited[0])[int(0.2 * h) : int(0.45 * h)].mean()
+    assert brows > 3.0
+    motion = lambda f: np.abs(np.diff(f.astype(float), axis=0)).mean()  # noqa: E731  frame-to-frame change
+    assert motion(excited) > 1.2 * motion(calm)
+    off = make_config(expressiveness_sd=0.0, face_valence=0.0, face_arousal=0.0)
+    np.testing.assert_array_equal(_render(off, valence=0.0, arousal=-1.0), _render(off, valence=0.0, arousal=1.0))
+
+
 def test_blinks_in_video_match_vEOG():
     cfg = make_config(expressiveness_sd=0.0)
     sp = subject_params(cfg, seed=0, subject=1)
@@ -349,3 +362,64 @@ def test_smoke_preset_generation_time(tmp_path):
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     print(f"smoke DEAP preset: {seconds:.1f} s, {size / 1e6:.1f} MB")
     assert len(list((root / "data_preprocessed_python").glob("s*.dat"))) == 4
+
+
+def test_generated_folders_pass_the_manifest_check(deap_root, mahnob_root):
+    from emolab.data.manifest import verify_dataset
+
+    for root, name in ((deap_root, "synthetic-deap"), (mahnob_root, "synthetic-mahnob")):
+        report = verify_dataset(root, dataset=name)
+        assert report.ok, report.format()
+
+
+# --- the chapter's plots and browser (emolab.viz.signals) ------------------------------------------
+
+
+def test_viz_helpers_on_read_records(deap_root):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emolab.data import read_deap
+    from emolab.viz import signals as vs
+
+    records = list(read_deap(deap_root, verbose="WARNING"))
+    rec = records[0]
+    fig = vs.plot_channel_groups({"a": records[0], "b": records[1]})
+    assert len(fig.axes) == len(vs.CHANNEL_GROUPS)
+    cfg = SyntheticConfig.from_dict(read_synthetic_config(deap_root)["config"])
+    long = [r for r in records if r.subject == 1]
+    fig, peak = vs.plot_psd(long[0])
+    assert abs(peak - subject_params(cfg, seed=3, subject=1).alpha_freq) <= 1.0  # the generator's alpha
+    table = vs.psd_table(rec, ["O1", "F3"], fmin=2.0, fmax=40.0)
+    assert set(table.channel) == {"O1", "F3"} and table.freq_hz.between(2.0, 40.0).all()
+    ratings = pd.DataFrame([r.ratings for r in records])
+    assert len(vs.plot_rating_distributions(ratings).axes) == 3
+    frames = vs.read_frames(rec.video_path, [0.0, 1.5, 3.9])
+    assert frames.shape == (3, 120, 160, 3) and frames.dtype == np.uint8
+    with pytest.raises(OSError, match="no frame"):
+        vs.read_frames(rec.video_path, [30.0])
+    assert len(vs.plot_frame_strip({"x": frames, "y": frames[:2]}).axes) == 6
+    assert vs.group_channels(rec, "EOG") == ["vEOG", "hEOG"]
+    with pytest.raises(KeyError, match="unknown channel group"):
+        vs.group_channels(rec, "ECG")
+    tree = vs.folder_tree(deap_root, max_entries=2)
+    assert tree.splitlines()[0] == "deap/" and "more" in tree
+    plt.close("all")
+
+
+def test_record_browser_runs_headless(deap_root):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from emolab.data import read_deap
+    from emolab.viz import signals as vs
+
+    records = list(read_deap(deap_root, verbose="WARNING"))
+    box = vs.record_browser(records)
+    assert box.selection() == (1, 1, "EEG frontal")
+    box.controls["subject"].value = 2  # the trial list follows the subject
+    assert box.controls["trial"].options == tuple(sorted(r.trial for r in records if r.subject == 2))
+    box.controls["group"].value = "GSR"
+    assert box.selection()[2] == "GSR"

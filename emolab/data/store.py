@@ -519,6 +519,31 @@ def build_store(
 # the Dataset
 
 
+def collate_segments(items: Sequence[dict]) -> dict:
+    """Stack a list of :class:`SegmentDataset` items into a batch, like
+    :func:`torch.utils.data.default_collate` (same keys, dtypes and shapes) but with
+    :func:`numpy.stack`, which copies in one thread.
+
+    Why: ``default_collate`` stacks with ``torch.stack``, which runs in torch's intra-op thread
+    pool; on a small, busy CPU machine waiting for that pool costs more than the copy itself
+    (``benchmarks/bench_store.py`` measures both).  Use ``DataLoader(ds, collate_fn=collate_segments)``.
+    """
+    if not items:
+        raise ValueError("cannot collate an empty batch")
+    out: dict = {}
+    for key, first in items[0].items():
+        values = [it[key] for it in items]
+        if isinstance(first, torch.Tensor):
+            out[key] = torch.from_numpy(np.stack([v.numpy() for v in values]))
+        elif isinstance(first, (bool, np.bool_)):
+            out[key] = torch.tensor(values, dtype=torch.bool)
+        elif isinstance(first, (int, np.integer)):
+            out[key] = torch.tensor(values, dtype=torch.int64)
+        else:
+            raise TypeError(f"collate_segments: unexpected {type(first).__name__} under {key!r}")
+    return out
+
+
 def _to_unit_float(frames: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [0, 1].  NumPy, not torch: a single-threaded pass is faster on
     arrays this small than torch's thread pool (measured in benchmarks/bench_store.py)."""

@@ -25,12 +25,14 @@ class _GlobalBlock(nn.Module):
     ``(B, c, L)`` -> ``(B, L, d)`` tokens, one per time step.
     """
 
-    def __init__(self, in_ch: int, d: int, *, kernel: int, n_heads: int, dropout: float) -> None:
+    def __init__(
+        self, in_ch: int, d: int, *, kernel: int, n_heads: int, dropout: float, attention_dropout: float
+    ) -> None:
         super().__init__()
         self.depthwise = nn.Conv1d(in_ch, in_ch, kernel, padding=kernel // 2, groups=in_ch)
         self.pointwise = nn.Conv1d(in_ch, d, kernel_size=1)
         self.norm1 = nn.LayerNorm(d)
-        self.attention = nn.MultiheadAttention(d, n_heads, dropout=dropout, batch_first=True)
+        self.attention = nn.MultiheadAttention(d, n_heads, dropout=attention_dropout, batch_first=True)
         self.norm2 = nn.LayerNorm(d)
         self.feedforward = nn.Sequential(
             nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d)
@@ -80,7 +82,9 @@ class GBVNetBioEncoder(nn.Module):
     global_kernel : int
         Kernel of the depthwise convolution (ours: 3).
     dropout : float
-        Dropout in the Global stage (ours: 0.1).
+        Dropout in the feed-forward block of the Global stage (ours: 0.1).
+    attention_dropout : float
+        Dropout on the ``(B, heads, L, L)`` attention weights (ours: 0.0; it is costly on a CPU).
     n_features : int
         Output feature width (ours: 64, the same as the face encoder).
 
@@ -104,6 +108,7 @@ class GBVNetBioEncoder(nn.Module):
         n_heads: int = 4,
         global_kernel: int = 3,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         n_features: int = 64,
     ) -> None:
         super().__init__()
@@ -121,7 +126,12 @@ class GBVNetBioEncoder(nn.Module):
             width = out
         self.medium = nn.Sequential(*layers)
         self.global_block = _GlobalBlock(
-            width, global_dim, kernel=global_kernel, n_heads=n_heads, dropout=dropout
+            width,
+            global_dim,
+            kernel=global_kernel,
+            n_heads=n_heads,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
         )
         self.head = nn.Linear(global_dim, n_features)
 

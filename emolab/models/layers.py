@@ -56,7 +56,8 @@ class GlobalResponseNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norms = torch.linalg.vector_norm(x, ord=2, dim=(1, 2), keepdim=True)  # (B, 1, 1, D)
         ratio = norms / (norms.mean(dim=-1, keepdim=True) + self.eps)  # (B, 1, 1, D)
-        return x + self.gamma * (x * ratio) + self.beta
+        # x + gamma * (x * ratio) + beta, with one pass over the large tensor instead of three
+        return torch.addcmul(self.beta, x, 1 + self.gamma * ratio)
 
 
 class LearnedPositionalEmbedding(nn.Module):

@@ -11,8 +11,9 @@ from torch import nn
 class SafaviFaceEncoder(nn.Module):
     """Face encoder of :cite:t:`safavi_deep_multimodal`: per-frame CNN, patch embedding, LSTM.
 
-    Every frame goes through a small CNN (``Conv3x3 -> BatchNorm -> ReLU -> MaxPool2`` per
-    stage), then a "transformer-inspired" convolutional patch embedding (a convolution whose
+    Every frame goes through a small CNN (``Conv3x3 with stride 2 -> BatchNorm -> ReLU`` per
+    stage; a strided convolution rather than convolution + max-pooling, which costs four times
+    the arithmetic and memory traffic at full resolution), then a "transformer-inspired" convolutional patch embedding (a convolution whose
     kernel equals its stride cuts the map into non-overlapping patches and embeds each), and the
     embedded patches are flattened into one vector per frame.  An LSTM reads the frame vectors in
     order and a fully connected layer maps its last hidden state to the feature vector.
@@ -33,7 +34,8 @@ class SafaviFaceEncoder(nn.Module):
         Side of the square face crop (64 in both papers' pipelines).
     cnn_channels : sequence of int
         Output channels of the CNN stages; each stage halves the image (ours: ``(16, 32)``,
-        chosen so that a batch of 256 trains on a laptop CPU; the paper's CNN is larger).
+        small enough that a batch of 256 trains on a laptop CPU; the paper gives no widths
+        for the CNN it pre-trains).
     patch_size : int
         Kernel and stride of the patch embedding (ours: 4).
     embed_dim : int
@@ -70,10 +72,9 @@ class SafaviFaceEncoder(nn.Module):
         width, side = 3, image_size
         for out in cnn_channels:
             stages += [
-                nn.Conv2d(width, out, kernel_size=3, padding=1, bias=False),
+                nn.Conv2d(width, out, kernel_size=3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(out),
                 nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
             ]
             width, side = out, side // 2
         if side < patch_size or side % patch_size:
@@ -93,7 +94,7 @@ class SafaviFaceEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
         x = x.flatten(0, 1)  # (B, T, 3, S, S) -> (B*T, 3, S, S): frames are independent here
-        x = self.cnn(x)  # (B*T, 3, S, S) -> (B*T, c, S/2^k, S/2^k)
+        x = self.cnn(x)  # (B*T, 3, S, S) -> (B*T, c, S/2^k, S/2^k), k = number of stages
         x = self.patch_embedding(x)  # -> (B*T, embed_dim, P, P), P = S / 2^k / patch_size
         x = self.flatten(x).unflatten(0, (b, t))  # -> (B, T, embed_dim * P * P)
         _, (h, _) = self.lstm(x)  # h: (1, B, lstm_hidden), the state after the last frame

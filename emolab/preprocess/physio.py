@@ -14,9 +14,10 @@ DeepVANet (:cite:`zhang2021deepvanet`), whose code the first paper builds on:
 4. :func:`remove_eog` by regression on the EOG channels with :class:`mne.preprocessing.EOGRegression`
    (:cite:`gramfort2013mne`).  We choose regression over ICA because (a) it is deterministic and
    needs no manual or heuristic selection of components, (b) it works on one 63 s trial at a time
-   (ICA needs minutes of data per fit to be stable), and (c) the EOG channels are recorded in both
-   datasets' DEAP layout, which is exactly what regression needs.  Its known cost: a little brain
-   signal that leaks into the EOG is subtracted too.
+   (ICA needs minutes of data per fit to be stable), and (c) DEAP records a horizontal and a
+   vertical EOG channel, which is exactly what regression needs.  Its known cost: a little brain
+   signal that leaks into the EOG is subtracted too.  MAHNOB-HCI's BDF has no EOG channel (its
+   EXG electrodes are ECG and unused leads), so there the step is skipped and recorded as such.
 5. :func:`select_channels`: DEAP all 40 channels (as :cite:`safavi_deep_multimodal`); MAHNOB-HCI
    the 38 of :data:`MAHNOB_DEFAULT_CHANNELS` (32 EEG + 3 ECG + GSR1 + Resp + Temp: our reading of
    GBV-Net's "38 channels", which the paper does not list).
@@ -355,15 +356,15 @@ def band_power(
 
 
 def eeg_info(ch_names: list[str], *, sfreq: float = 128.0):
-    """An :class:`mne.Info` of the EEG channels among ``ch_names`` with the standard 10-20
-    montage (for topomaps).  Returns ``(info, picks)``: picks index the EEG channels."""
+    """An :class:`mne.Info` of the EEG channels among ``ch_names`` with electrode positions (for
+    topomaps).  Returns ``(info, picks)``: picks index the EEG channels in ``ch_names``.
+
+    DEAP and MAHNOB-HCI were both recorded with a 32-electrode Biosemi ActiveTwo cap
+    :cite:`koelstra2012deap,soleymani2012mahnob`, so MNE's ``biosemi32`` template positions are used.
+    """
     import mne
 
-    # MNE 1.13 renamed its 10-20 template (same positions); older versions only have the old name
-    builtin = mne.channels.get_builtin_montages()
-    montage = mne.channels.make_standard_montage(
-        "colin27_1020" if "colin27_1020" in builtin else "standard_1020"
-    )
+    montage = mne.channels.make_standard_montage("biosemi32")
     picks = [i for i, c in enumerate(ch_names) if c in montage.ch_names]
     info = mne.create_info([ch_names[i] for i in picks], sfreq, "eeg")
     info.set_montage(montage)

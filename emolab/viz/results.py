@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "plot_accuracy", "plot_training_curves", "plot_confusion_matrices", "plot_per_subject_accuracy",
@@ -138,6 +139,7 @@ def plot_training_curves(
                 b = g[g["epoch"] == g["best_epoch"].iloc[0]]
                 ax.plot(b["epoch"], b["val_loss"], "o", color="black", ms=4)
         ax.set_title(str(lev) if lev is not None else "")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         if j == 0:
             ax.set_ylabel("binary cross-entropy")
@@ -233,6 +235,7 @@ def plot_epoch_selection(curves: pd.DataFrame, *, subject: int | None = None, fo
     if "train_loss" in g:
         ax.plot(g["epoch"], g["train_loss"], color="tab:blue", alpha=0.6, label="training loss")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("binary cross-entropy")
     ax2 = ax.twinx()
     ax2.plot(g["epoch"], g["test_accuracy"], color="tab:red", ls="--", label="test accuracy")

@@ -22,7 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from emolab._logging import logger, use_log_level
-from emolab.data.synthetic.config import PRESETS, SyntheticConfig, design, make_config, subject_params
+from emolab.data.synthetic.config import (
+    GENERATOR_VERSION,
+    PRESETS,
+    SyntheticConfig,
+    design,
+    make_config,
+    subject_params,
+)
 from emolab.data.synthetic.writers import mahnob_session_id, simulate_trial, write_deap, write_mahnob
 from emolab.paths import cache_dir
 
@@ -53,7 +60,7 @@ def ground_truth(cfg: SyntheticConfig, *, fmt: str, seed: int) -> pd.DataFrame:
 
 
 def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: int = 0, preset: str | None = None,
-                       verbose=None) -> Path:  # fmt: skip
+                       n_jobs: int = 1, verbose=None) -> Path:  # fmt: skip
     """Write a synthetic dataset into the (new or empty) folder ``root``; returns ``root``.
 
     Prefer :func:`ensure_synthetic`, which caches and writes atomically.
@@ -66,20 +73,20 @@ def generate_synthetic(root, cfg: SyntheticConfig, *, fmt: str = "deap", seed: i
         start = time.perf_counter()
         gt = ground_truth(cfg, fmt=fmt, seed=seed)
         if fmt == "deap":
-            write_deap(root, cfg, gt, seed=seed, verbose=verbose)
+            write_deap(root, cfg, gt, seed=seed, n_jobs=n_jobs, verbose=verbose)
         elif fmt == "mahnob":
-            write_mahnob(root, cfg, gt, seed=seed, verbose=verbose)
+            write_mahnob(root, cfg, gt, seed=seed, n_jobs=n_jobs, verbose=verbose)
         else:
             raise ValueError(f"unknown format {fmt!r}; use 'deap' or 'mahnob'")
         gt.to_csv(root / GROUND_TRUTH_FILE, index=False)
-        meta = {"format": fmt, "preset": preset, "seed": seed, "config": cfg.to_dict()}
+        meta = {"format": fmt, "preset": preset, "seed": seed, "generator": GENERATOR_VERSION, "config": cfg.to_dict()}
         (root / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         logger.info("generated synthetic %s data in %.1f s", fmt, time.perf_counter() - start)
     return root
 
 
-def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0, root=None, verbose=None,
-                     **knobs) -> Path:  # fmt: skip
+def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0, root=None, n_jobs: int = 1,
+                     verbose=None, **knobs) -> Path:  # fmt: skip
     """Return a folder holding the synthetic dataset, generating it first when it is missing.
 
     Parameters
@@ -90,6 +97,8 @@ def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0,
     seed : everything random derives from it; the same seed and knobs give identical files.
     root : where to put the data. Default: ``cache_dir("synthetic", "<fmt>-<preset>-seed<seed>-<hash>")``,
         whose name hashes every parameter, so changing a knob never reuses stale files.
+    n_jobs : participants generated in parallel processes (the files do not depend on it).
+    verbose : log level for this call (``False`` also hides the progress bar).
     **knobs : fields of :class:`SyntheticConfig` to change from the preset (e.g. ``fingerprint=0``).
 
     The data is written into a temporary sibling folder and renamed into place when complete, so
@@ -109,7 +118,7 @@ def ensure_synthetic(*, fmt: str = "deap", preset: str = "smoke", seed: int = 0,
         shutil.rmtree(tmp, ignore_errors=True)
         logger.info("generating synthetic %s data (%s preset, seed %d) into %s", fmt, preset, seed, root)
         try:
-            generate_synthetic(tmp, cfg, fmt=fmt, seed=seed, preset=preset, verbose=verbose)
+            generate_synthetic(tmp, cfg, fmt=fmt, seed=seed, preset=preset, n_jobs=n_jobs, verbose=verbose)
             try:
                 os.rename(tmp, root)
             except OSError:
@@ -134,6 +143,11 @@ def _check_existing(root: Path, cfg: SyntheticConfig, *, fmt: str, seed: int) ->
         raise ValueError(
             f"{root} holds a synthetic dataset with other parameters (see {path}); "
             "delete it or pass another root"
+        )
+    if meta.get("generator") != GENERATOR_VERSION:
+        raise ValueError(
+            f"{root} was written by another version of the generator ({meta.get('generator')}, this is "
+            f"{GENERATOR_VERSION}); delete it or pass another root"
         )
 
 

@@ -14,6 +14,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
+# Bump whenever the generator's output changes for the same parameters: it is part of the cache
+# folder's hash, so a newer emolab never reuses files written by an older generator.
+GENERATOR_VERSION = 1
+
 # Streams of random numbers (one per purpose, so that changing one knob does not reshuffle others).
 STREAM_DESIGN, STREAM_SUBJECT, STREAM_TRIAL, STREAM_PHYSIO, STREAM_FACE = 1, 2, 3, 4, 5
 
@@ -96,8 +100,8 @@ class SyntheticConfig:
         return cls(**d)
 
     def short_hash(self, *, fmt: str, seed: int) -> str:
-        """A 10-character hash of every parameter (used to name the cache folder)."""
-        blob = json.dumps({"fmt": fmt, "seed": seed, **self.to_dict()}, sort_keys=True)
+        """A 10-character hash of every parameter and the generator version (names the cache folder)."""
+        blob = json.dumps({"fmt": fmt, "seed": seed, "generator": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -113,7 +117,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         ),
     },
     "mahnob": {
-        "smoke": dict(n_subjects=3, n_trials=4, trial_s=20.0, baseline_s=5.0, post_s=2.0, face_subjects=3),
+        "smoke": dict(n_subjects=2, n_trials=4, trial_s=20.0, baseline_s=5.0, post_s=2.0, face_subjects=2),
         # MAHNOB-HCI emotion sessions: 30 s before and after clips of about 35-117 s; we use 60 s
         "deap": dict(n_subjects=27, n_trials=20, trial_s=60.0, baseline_s=30.0, post_s=30.0, face_subjects=27),
     },
@@ -159,6 +163,7 @@ class SubjectParams:
     zoom: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)  # framing offset, fraction of the frame
     aspect: float = 1.0  # face width / height stretch
+    geometry: tuple[float, float] = (0.0, 0.0)  # face proportions: mouth width, brow height (-1..1)
 
 
 def subject_params(cfg: SyntheticConfig, *, seed: int, subject: int) -> SubjectParams:
@@ -179,6 +184,7 @@ def subject_params(cfg: SyntheticConfig, *, seed: int, subject: int) -> SubjectP
         zoom=float(rng.uniform(0.9, 1.1)),
         shift=tuple(rng.uniform(-0.06, 0.06, size=2).round(4).tolist()),
         aspect=float(rng.uniform(0.92, 1.08)),
+        geometry=tuple(rng.uniform(-1.0, 1.0, size=2).round(4).tolist()),
     )
 
 

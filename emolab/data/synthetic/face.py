@@ -82,8 +82,7 @@ class FaceRenderer:
                 field[0] += dx * phi
                 field[1] += dy * phi
             self.basis[name] = field
-        identity_rng = rng_for(0, STREAM_FACE, sp.subject, 0)
-        self.identity = {"wide_mouth": identity_rng.uniform(-1, 1), "high_brows": identity_rng.uniform(-1, 1)}
+        self.identity = {"wide_mouth": sp.geometry[0], "high_brows": sp.geometry[1]}
         self.image = np.clip(face_image() * np.asarray(sp.tone, np.float32), 0, 255)
         self.ramp = np.linspace(-0.5, 0.5, self.w, dtype=np.float32)[None, :, None]  # (1, W, 1)
 

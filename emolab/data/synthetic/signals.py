@@ -102,11 +102,11 @@ def _spectral_noise(rng, n_rows: int, n: int, sfreq: float, shape) -> np.ndarray
     return x / (x.std(axis=1, keepdims=True) + 1e-12)
 
 
-def _smooth_envelope(rng, n: int, sfreq: float, *, cutoff_hz: float = 0.5) -> np.ndarray:
-    """Slowly varying positive envelope around 1 (log-normal, unit mean roughly)."""
+def _smooth_envelope(rng, n: int, sfreq: float, *, cutoff_hz: float = 0.5, depth: float = 0.3) -> np.ndarray:
+    """Slowly varying positive envelope around 1: ``exp(depth * low-passed unit noise)``."""
     df = sfreq / n  # frequency resolution: keep at least two bins above 0 Hz
     lp = _spectral_noise(rng, 1, n, sfreq, lambda f: ((f > 0) & (f <= max(cutoff_hz, 2 * df))).astype(float))[0]
-    return np.exp(0.3 * lp)
+    return np.exp(depth * lp)
 
 
 def _bursts(rng, n: int, sfreq: float, *, duty: float) -> np.ndarray:
@@ -219,7 +219,7 @@ def simulate_physio(
     temg = 3.0 * fp["emg_gain"][1] * (1 + 4.0 * tense) * emg[1]
 
     # --- GSR: tonic + phasic skin conductance responses, µS -----------------------------------
-    tonic = sp.gsr_level * (1 + fp["gsr_offset"]) * (1 + 0.2 * pa) * _smooth_envelope(rng, n, sfreq, cutoff_hz=0.02)
+    tonic = sp.gsr_level * (1 + fp["gsr_offset"]) * (1 + 0.2 * pa) * _smooth_envelope(rng, n, sfreq, cutoff_hz=0.02, depth=0.05)
     phasic = np.zeros(n)
     tt = np.arange(int(10 * sfreq)) / sfreq
     scr = np.exp(-tt / 2.0) - np.exp(-tt / 0.75)
@@ -230,7 +230,7 @@ def simulate_physio(
         k += int(max(rng.exponential(60.0 / rate), 1.0) * sfreq)
         if k >= n:
             break
-        amp = rng.uniform(0.05, 0.4) * (1 + max(pa[k], 0.0))
+        amp = rng.uniform(0.2, 1.0) * (1 + max(pa[k], 0.0))  # µS
         m = min(scr.size, n - k)
         phasic[k : k + m] += amp * scr[:m]
     gsr = tonic + phasic + rng.normal(0.0, 0.005, n)

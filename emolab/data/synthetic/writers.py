@@ -33,7 +33,7 @@ from emolab.data.channels import (
     MAHNOB_SFREQ,
     MAHNOB_STIM_CHANNEL,
 )
-from emolab.data.synthetic.config import SyntheticConfig, subject_params
+from emolab.data.synthetic.config import STREAM_PHYSIO, SyntheticConfig, rng_for, subject_params
 from emolab.data.synthetic.face import FaceRenderer, write_avi
 from emolab.data.synthetic.signals import PhysioSim, simulate_physio, trial_fingerprint
 
@@ -97,38 +97,62 @@ def _render_video(cfg, renderer, row, sim: PhysioSim, *, seed: int, start_s: flo
     write_avi(path, frames, fps=cfg.video_fps)
 
 
-def write_deap(root: Path, cfg: SyntheticConfig, gt: pd.DataFrame, *, seed: int, verbose=None) -> None:
+def _for_each_subject(fn, gt: pd.DataFrame, *, n_jobs: int, desc: str, verbose) -> list:
+    """Run ``fn(subject, rows)`` for every subject, in ``n_jobs`` processes; results in subject order.
+
+    Every subject's data depends only on (seed, subject, trial), so the files are the same
+    whatever ``n_jobs`` is.
+    """
+    groups = [(int(s), g) for s, g in gt.groupby("subject")]
+    disable = verbose is False
+    if n_jobs <= 1 or len(groups) == 1:
+        return [fn(s, g) for s, g in tqdm(groups, desc=desc, disable=disable)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        futures = [pool.submit(fn, s, g) for s, g in groups]
+        return [f.result() for f in tqdm(futures, desc=desc, disable=disable)]
+
+
+def _write_deap_subject(subject: int, sub: pd.DataFrame, *, root: Path, cfg: SyntheticConfig, seed: int) -> list[dict]:
+    """Write one participant's ``.dat`` and face videos; return its participant_ratings rows."""
+    sub = sub.sort_values("experiment_id")
+    n_frames = int(round(cfg.trial_s * cfg.video_fps))
+    renderer = None
+    data, labels = [], []
+    for row in sub.itertuples():
+        sim = simulate_trial(cfg, row, seed=seed, sfreq=DEAP_SFREQ)
+        data.append(sim.deap_array())  # (40, n_samples)
+        labels.append([row.rating_valence, row.rating_arousal, row.rating_dominance, row.rating_liking])
+        if row.has_video:
+            renderer = renderer or FaceRenderer(cfg, subject_params(cfg, seed=seed, subject=subject))
+            path = root / "face_video" / f"s{subject:02d}" / f"s{subject:02d}_trial{row.trial:02d}.avi"
+            _render_video(cfg, renderer, row, sim, seed=seed, start_s=cfg.baseline_s, n_frames=n_frames, path=path)
+    obj = {"data": np.stack(data), "labels": np.asarray(labels, dtype=np.float64)}  # (n_trials, 40, n)
+    (root / "data_preprocessed_python" / f"s{subject:02d}.dat").write_bytes(dumps_deap_pickle(obj))
+    return [
+        {
+            "Participant_id": subject, "Trial": row.trial, "Experiment_id": row.experiment_id,
+            # start of each trial in µs from the start of the session (trial + pause)
+            "Start_time": int((row.trial - 1) * (cfg.trial_s + cfg.baseline_s + 15.0) * 1e6 + 2_000_000),
+            "Valence": row.rating_valence, "Arousal": row.rating_arousal,
+            "Dominance": row.rating_dominance, "Liking": row.rating_liking,
+            "Familiarity": np.nan if subject in NO_FAMILIARITY else row.rating_familiarity,
+        }
+        for row in sub.sort_values("trial").itertuples()
+    ]  # fmt: skip
+
+
+def write_deap(root: Path, cfg: SyntheticConfig, gt: pd.DataFrame, *, seed: int, n_jobs: int = 1,
+               verbose=None) -> None:  # fmt: skip
     """Write the DEAP layout for the ground-truth table ``gt`` (see :func:`design`) under ``root``."""
+    from functools import partial
+
     (root / "data_preprocessed_python").mkdir(parents=True, exist_ok=True)
     (root / "metadata_csv").mkdir(parents=True, exist_ok=True)
-    n_frames = int(round(cfg.trial_s * cfg.video_fps))
-    rating_rows = []
-    for subject, sub in tqdm(gt.groupby("subject"), desc="synthetic DEAP", disable=verbose is False):
-        sub = sub.sort_values("experiment_id")
-        renderer = None
-        data, labels = [], []
-        for row in sub.itertuples():
-            sim = simulate_trial(cfg, row, seed=seed, sfreq=DEAP_SFREQ)
-            data.append(sim.deap_array())  # (40, n_samples)
-            labels.append([row.rating_valence, row.rating_arousal, row.rating_dominance, row.rating_liking])
-            if row.has_video:
-                renderer = renderer or FaceRenderer(cfg, subject_params(cfg, seed=seed, subject=int(subject)))
-                path = root / "face_video" / f"s{subject:02d}" / f"s{subject:02d}_trial{row.trial:02d}.avi"
-                _render_video(cfg, renderer, row, sim, seed=seed, start_s=cfg.baseline_s, n_frames=n_frames, path=path)
-        obj = {"data": np.stack(data), "labels": np.asarray(labels, dtype=np.float64)}  # (n_trials, 40, n)
-        (root / "data_preprocessed_python" / f"s{subject:02d}.dat").write_bytes(dumps_deap_pickle(obj))
-        for row in sub.sort_values("trial").itertuples():
-            rating_rows.append(
-                {
-                    "Participant_id": subject, "Trial": row.trial, "Experiment_id": row.experiment_id,
-                    # start of each trial in µs from the start of the session (trial + pause)
-                    "Start_time": int((row.trial - 1) * (cfg.trial_s + cfg.baseline_s + 15.0) * 1e6 + 2_000_000),
-                    "Valence": row.rating_valence, "Arousal": row.rating_arousal,
-                    "Dominance": row.rating_dominance, "Liking": row.rating_liking,
-                    "Familiarity": np.nan if subject in NO_FAMILIARITY else row.rating_familiarity,
-                }
-            )  # fmt: skip
-    ratings = pd.DataFrame(rating_rows).sort_values(["Participant_id", "Trial"])
+    fn = partial(_write_deap_subject, root=root, cfg=cfg, seed=seed)
+    per_subject = _for_each_subject(fn, gt, n_jobs=n_jobs, desc="synthetic DEAP", verbose=verbose)
+    ratings = pd.DataFrame([r for rows in per_subject for r in rows]).sort_values(["Participant_id", "Trial"])
     ratings["Familiarity"] = ratings["Familiarity"].astype("Int64")  # integers, empty where missing
     ratings.to_csv(root / "metadata_csv" / "participant_ratings.csv", index=False)
     logger.debug("wrote %d DEAP trials under %s", len(gt), root)
@@ -146,10 +170,9 @@ def mahnob_session_id(cfg: SyntheticConfig, subject: int, trial: int) -> int:
     return 2 * ((subject - 1) * cfg.n_trials + trial)
 
 
-def _mahnob_matrix(sim: PhysioSim) -> dict[str, np.ndarray]:
+def _mahnob_matrix(sim: PhysioSim, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """MAHNOB channel name -> signal (µV for EEG/ExG, µS for GSR, a.u. for Resp, °C for Temp)."""
     n = sim.eeg.shape[1]
-    rng = np.random.default_rng(int(abs(sim.eeg[0, :4].sum()) * 1e3) % (2**32))
     out = {name: sim.eeg[i] for i, name in enumerate(EEG_CH_NAMES)}
     out.update({"EXG1": sim.ecg[0], "EXG2": sim.ecg[1], "EXG3": sim.ecg[2]})
     out.update({"EXG4": sim.heog, "EXG5": sim.veog, "EXG6": sim.zemg, "EXG7": sim.temg})
@@ -197,52 +220,62 @@ def write_bdf(path: Path, signals: dict[str, np.ndarray], status: np.ndarray, *,
         writer.close()
 
 
-def write_mahnob(root: Path, cfg: SyntheticConfig, gt: pd.DataFrame, *, seed: int, verbose=None) -> None:
+def write_mahnob(root: Path, cfg: SyntheticConfig, gt: pd.DataFrame, *, seed: int, n_jobs: int = 1,
+                 verbose=None) -> None:  # fmt: skip
     """Write the MAHNOB-HCI layout (emotion sessions only) for the ground-truth table ``gt``."""
-    from xml.sax.saxutils import quoteattr
+    from functools import partial
 
     sfreq = MAHNOB_SFREQ
     if any(abs(x * sfreq - round(x * sfreq)) > 1e-9 for x in (cfg.baseline_s, cfg.trial_s, cfg.post_s)):
         raise ValueError("baseline_s, trial_s and post_s must be whole numbers of samples at 256 Hz")
+    fn = partial(_write_mahnob_subject, root=root, cfg=cfg, seed=seed)
+    _for_each_subject(fn, gt, n_jobs=n_jobs, desc="synthetic MAHNOB", verbose=verbose)
+    logger.debug("wrote %d MAHNOB sessions under %s", len(gt), root)
+
+
+def _write_mahnob_subject(subject: int, sub: pd.DataFrame, *, root: Path, cfg: SyntheticConfig, seed: int) -> None:
+    """Write one participant's session folders (BDF, session.xml, video)."""
+    from xml.sax.saxutils import quoteattr
+
+    sfreq = MAHNOB_SFREQ
     total_s = cfg.baseline_s + cfg.trial_s + cfg.post_s
     n_frames = int(round(total_s * cfg.video_fps))
-    for subject, sub in tqdm(gt.groupby("subject"), desc="synthetic MAHNOB", disable=verbose is False):
-        renderer = None
-        for row in sub.sort_values("trial").itertuples():
-            sid = mahnob_session_id(cfg, int(subject), int(row.trial))
-            folder = root / "Sessions" / str(sid)
-            sim = simulate_trial(cfg, row, seed=seed, sfreq=sfreq, post=True)
-            n = sim.eeg.shape[1]
-            status = np.zeros(n)
-            onset, offset = sim.onset_sample, sim.onset_sample + int(round(cfg.trial_s * sfreq))
-            pulse = int(0.05 * sfreq)
-            status[onset : onset + pulse] = 1  # stimulus onset trigger
-            status[offset : offset + pulse] = 2  # stimulus offset trigger
-            bdf = f"Part_{subject}_S_Trial{row.trial}_emotion.bdf"
-            write_bdf(folder / bdf, _mahnob_matrix(sim), status, sfreq=sfreq)
-            video = f"P{subject}-Rec1-2009.07.{9 + subject % 20:02d}.{10 + row.trial % 12:02d}.00.00_C1 trigger _C_Section_{sid}.avi"
-            if row.has_video:
-                renderer = renderer or FaceRenderer(cfg, subject_params(cfg, seed=seed, subject=int(subject)))
-                _render_video(cfg, renderer, row, sim, seed=seed, start_s=0.0, n_frames=n_frames, path=folder / video)
-            quadrant = (1 if row.valence >= 0 else -1, 1 if row.arousal >= 0 else -1)
-            attrs = {
-                "cutNr": row.experiment_id, "cutLenSec": f"{cfg.trial_s:g}", "isStim": 1,
-                "sessionId": sid, "experimentType": "emotion elicitation",
-                "feltEmo": _FELT_EMO[quadrant], "feltArsl": int(round(row.rating_arousal)),
-                "feltVlnc": int(round(row.rating_valence)), "feltCtrl": int(round(row.rating_dominance)),
-                "feltPred": int(round(row.rating_liking)), "mediaFile": f"{row.experiment_id}.avi",
-                "vidRate": f"{cfg.video_fps:g}",
-                # stimulus begin / end as video frame numbers of the session video
-                "vidBeginSmp": int(round(cfg.baseline_s * cfg.video_fps)),
-                "vidEndSmp": int(round((cfg.baseline_s + cfg.trial_s) * cfg.video_fps)),
-            }  # fmt: skip
-            attr_text = " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items())
-            tracks = [f'  <track type="Physiological" id="1" filename={quoteattr(bdf)}/>']
-            if row.has_video:
-                tracks.append(f'  <track type="Video" id="2" color="1" filename={quoteattr(video)}/>')
-            xml = "\n".join(
-                ['<?xml version="1.0" encoding="UTF-8" standalone="no" ?>', f"<session {attr_text}>",
-                 f'  <subject id="{subject}"/>', *tracks, "</session>", ""]
-            )  # fmt: skip
-            (folder / "session.xml").write_text(xml, encoding="utf-8")
-    logger.debug("wrote %d MAHNOB sessions under %s", len(gt), root)
+    renderer = None
+    for row in sub.sort_values("trial").itertuples():
+        sid = mahnob_session_id(cfg, int(subject), int(row.trial))
+        folder = root / "Sessions" / str(sid)
+        sim = simulate_trial(cfg, row, seed=seed, sfreq=sfreq, post=True)
+        n = sim.eeg.shape[1]
+        status = np.zeros(n)
+        onset, offset = sim.onset_sample, sim.onset_sample + int(round(cfg.trial_s * sfreq))
+        pulse = int(0.05 * sfreq)
+        status[onset : onset + pulse] = 1  # stimulus onset trigger
+        status[offset : offset + pulse] = 2  # stimulus offset trigger
+        bdf = f"Part_{subject}_S_Trial{row.trial}_emotion.bdf"
+        extra_rng = rng_for(seed, STREAM_PHYSIO, int(subject), int(row.experiment_id), 1)  # unused leads
+        write_bdf(folder / bdf, _mahnob_matrix(sim, extra_rng), status, sfreq=sfreq)
+        video = f"P{subject}-Rec1-2009.07.{9 + subject % 20:02d}.{10 + row.trial % 12:02d}.00.00_C1 trigger _C_Section_{sid}.avi"
+        if row.has_video:
+            renderer = renderer or FaceRenderer(cfg, subject_params(cfg, seed=seed, subject=int(subject)))
+            _render_video(cfg, renderer, row, sim, seed=seed, start_s=0.0, n_frames=n_frames, path=folder / video)
+        quadrant = (1 if row.valence >= 0 else -1, 1 if row.arousal >= 0 else -1)
+        attrs = {
+            "cutNr": row.experiment_id, "cutLenSec": f"{cfg.trial_s:g}", "isStim": 1,
+            "sessionId": sid, "experimentType": "emotion elicitation",
+            "feltEmo": _FELT_EMO[quadrant], "feltArsl": int(round(row.rating_arousal)),
+            "feltVlnc": int(round(row.rating_valence)), "feltCtrl": int(round(row.rating_dominance)),
+            "feltPred": int(round(row.rating_liking)), "mediaFile": f"{row.experiment_id}.avi",
+            "vidRate": f"{cfg.video_fps:g}",
+            # stimulus begin / end as video frame numbers of the session video
+            "vidBeginSmp": int(round(cfg.baseline_s * cfg.video_fps)),
+            "vidEndSmp": int(round((cfg.baseline_s + cfg.trial_s) * cfg.video_fps)),
+        }  # fmt: skip
+        attr_text = " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items())
+        tracks = [f'  <track type="Physiological" id="1" filename={quoteattr(bdf)}/>']
+        if row.has_video:
+            tracks.append(f'  <track type="Video" id="2" color="1" filename={quoteattr(video)}/>')
+        xml = "\n".join(
+            ['<?xml version="1.0" encoding="UTF-8" standalone="no" ?>', f"<session {attr_text}>",
+             f'  <subject id="{subject}"/>', *tracks, "</session>", ""]
+        )  # fmt: skip
+        (folder / "session.xml").write_text(xml, encoding="utf-8")
