@@ -193,3 +193,17 @@ def test_result_plots(grid):
                            "val_loss": [0.7, 0.5, 0.6], "test_accuracy": [0.5, 0.6, 0.8],
                            "best_epoch": 2})  # fmt: skip
     assert vr.plot_epoch_selection(curves).axes
+
+
+def test_prepare_segments_normalises_by_the_profile(tiny):
+    base, ds = tiny
+    store = ds.store
+    assert store.config["physio"]["normalize"] == PROFILE.normalize == "baseline_std"
+    raw = ex.prepare_segments(base / "syn", profile=PROFILE.replace(normalize=None), modalities=("bio",),
+                              store_root=base / "store")  # fmt: skip
+    raw_store = raw.store
+    assert raw_store.path != store.path  # another setting, another store
+    assert raw_store.config["physio"]["normalize"] is None
+    # baseline-std scaling puts every channel on a comparable scale; the raw channels differ widely
+    spread = lambda d: np.ptp(np.log10(np.stack([d[i]["bio"].numpy().std(axis=1) for i in range(6)]).mean(0)))
+    assert spread(ds) < spread(raw) - 1.0
