@@ -61,29 +61,12 @@ def bench_detection(n_subjects: int = 8, step_s: float = 0.5) -> None:
 
 
 def bench_fingerprint(strengths=(0.0, 0.5, 1.0, 2.0)) -> None:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, KFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from emolab.data.synthetic.leakage import fingerprint_gap
 
-    bands = [(4, 8), (8, 13), (13, 30), (30, 45)]
     for strength in strengths:
-        cfg = make_config(n_subjects=4, n_trials=20, trial_s=8.0, fingerprint=strength)
-        X, y, groups = [], [], []
-        for row in design(cfg, seed=0).itertuples():
-            sim = simulate_trial(cfg, row, seed=0, sfreq=128.0)
-            seg = sim.eeg[:, sim.onset_sample :].reshape(32, -1, 128).transpose(1, 0, 2)  # (S, 32, 128)
-            f = np.fft.rfftfreq(128, 1 / 128)
-            p = np.abs(np.fft.rfft(seg, axis=-1)) ** 2
-            X.append(np.log(np.stack([p[..., (f >= lo) & (f < hi)].mean(-1) for lo, hi in bands], -1)).reshape(len(seg), -1))
-            y += [row.rating_arousal >= 5] * len(seg)
-            groups += [row.subject * 1000 + row.experiment_id] * len(seg)
-        X, y = np.concatenate(X), np.array(y)
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-        seg_acc = cross_val_score(clf, X, y, cv=KFold(5, shuffle=True, random_state=0)).mean()
-        trial_acc = cross_val_score(clf, X, y, cv=GroupKFold(5), groups=groups).mean()
-        print(f"fingerprint {strength:3.1f}: segment k-fold {seg_acc:.3f}, trial-grouped {trial_acc:.3f}, "
-              f"gap {100 * (seg_acc - trial_acc):+.1f} points")  # fmt: skip
+        r = fingerprint_gap(make_config(n_subjects=4, n_trials=20, trial_s=8.0, fingerprint=strength))
+        print(f"fingerprint {strength:3.1f}: segment k-fold {r.segment_kfold:.3f}, trial-grouped "
+              f"{r.trial_kfold:.3f}, gap {100 * r.gap:+.1f} points")  # fmt: skip
 
 
 def main() -> None:
