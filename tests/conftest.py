@@ -5,6 +5,7 @@ The writers live in ``tests/fakedata.py`` so that any test can build its own var
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -39,3 +40,13 @@ def mahnob_sessions() -> list[fakedata.FakeSession]:
 @pytest.fixture
 def mahnob_folder(tmp_path, mahnob_sessions) -> Path:
     return fakedata.write_mahnob_folder(tmp_path / "mahnob", mahnob_sessions)
+
+
+@pytest.fixture
+def caplog_emolab(caplog):
+    """Capture the emolab logger (it does not propagate to the root logger)."""
+    log = logging.getLogger("emolab")
+    log.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="emolab")
+    yield caplog
+    log.removeHandler(caplog.handler)

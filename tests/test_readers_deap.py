@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 from pathlib import Path
@@ -17,16 +16,6 @@ from emolab.data._video import VideoError
 from emolab.data.channels import DEAP_CH_NAMES, DEAP_CH_TYPES
 from emolab.data.deap import DeapFormatError, deap_dat_path, load_deap_dat
 from emolab.data.safe_pickle import UnsafePickleError, load_numpy_pickle
-
-
-@pytest.fixture
-def caplog_emolab(caplog):
-    """Capture the emolab logger (it does not propagate to the root logger)."""
-    log = logging.getLogger("emolab")
-    log.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="emolab")
-    yield caplog
-    log.removeHandler(caplog.handler)
 
 
 # ------------------------------------------------------------------------------------ pickles

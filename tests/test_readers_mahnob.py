@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -14,15 +13,6 @@ from emolab.data import read_mahnob
 from emolab.data._video import VideoError
 from emolab.data.channels import MAHNOB_CH_NAMES, MAHNOB_CH_TYPES
 from emolab.data.mahnob import MahnobFormatError, read_session_xml
-
-
-@pytest.fixture
-def caplog_emolab(caplog):
-    log = logging.getLogger("emolab")
-    log.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="emolab")
-    yield caplog
-    log.removeHandler(caplog.handler)
 
 
 def test_session_xml_attributes(mahnob_folder):
