@@ -158,6 +158,15 @@ def verify_dataset(
     return report
 
 
+def _probe_if_asked(video: Path, report: VerifyReport, check_videos: bool) -> None:
+    """Open ``video`` with OpenCV when ``check_videos``; a failure becomes a problem of ``report``."""
+    if check_videos:
+        try:
+            probe_video(video)
+        except VideoError as exc:
+            report.problems.append(str(exc))
+
+
 def _verify_deap(root: Path, entry: dict, report: VerifyReport, *, check_videos: bool) -> None:
     from emolab.data.deap import (
         RATINGS_CSV,
@@ -232,11 +241,7 @@ def _verify_deap(root: Path, entry: dict, report: VerifyReport, *, check_videos:
                 report.missing_videos.append(path)
                 continue
             n_videos += 1
-            if check_videos:
-                try:
-                    probe_video(path)
-                except VideoError as exc:
-                    report.problems.append(str(exc))
+            _probe_if_asked(path, report, check_videos)
         unexpected = sorted(set(video_dir.glob("*.avi")) - expected)
         if unexpected:
             report.notes.append(f"{video_dir}: unexpected file(s) {[p.name for p in unexpected]}")
@@ -309,10 +314,6 @@ def _verify_mahnob(root: Path, entry: dict, report: VerifyReport, *, check_video
             report.missing_videos.append(info.path.parent)
         else:
             n_videos += 1
-            if check_videos:
-                try:
-                    probe_video(video)
-                except VideoError as exc:
-                    report.problems.append(str(exc))
+            _probe_if_asked(video, report, check_videos)
     report.counts.update({"sessions": len(ids), "rated sessions": n_rated, "face videos": n_videos})
     logger.info("verified %s: %d problem(s)", root, len(report.problems))
