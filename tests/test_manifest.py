@@ -11,6 +11,7 @@ import pytest
 
 import fakedata
 from emolab.cli import main
+from emolab.data import read_mahnob
 from emolab.data.manifest import MANIFEST_PATH, dataset_entry, load_manifest, verify_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,3 +138,16 @@ def test_manifest_deap_shapes_match_the_reader_constants():
     sig = dataset_entry("deap")["layout"]["signals"]
     assert sig["data_shape"] == [DEAP_N_TRIALS, len(DEAP_CH_NAMES), DEAP_N_SAMPLES]
     assert sig["labels_shape"] == [DEAP_N_TRIALS, 4]
+
+
+def test_verify_reports_an_unreadable_video_only_when_asked(deap_folder, mahnob_folder):
+    bad = next((deap_folder.root / "face_video" / "s01").glob("*.avi"))
+    bad.write_bytes(b"not a video")
+    assert not any(str(bad) in p for p in verify_dataset(deap_folder.root, dataset="synthetic-deap",
+                                                         check_videos=False).problems)  # fmt: skip
+    problems = verify_dataset(deap_folder.root, dataset="synthetic-deap", check_videos=True).problems
+    assert any(str(bad) in p for p in problems), problems
+    video = next(r.video_path for r in read_mahnob(mahnob_folder) if r.video_path is not None)
+    video.write_bytes(b"")
+    problems = verify_dataset(mahnob_folder, dataset="mahnob", check_videos=True).problems
+    assert any(str(video) in p for p in problems), problems
