@@ -50,7 +50,7 @@ from emolab.paths import cache_dir
 __all__ = [
     "PROFILES", "ExperimentProfile", "TrialHeads", "get_profile", "prepare_segments", "open_segments",
     "segment_shapes", "default_results_path", "grid_cells", "run_grid", "load_grid_results",
-    "summarize", "accuracy_table", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
+    "summarize", "accuracy_table", "verdicts", "protocol_gaps", "fusion_gains", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
 ]
 
 
@@ -98,6 +98,14 @@ class ExperimentProfile:
         models stayed at the majority baseline on trial-kfold arousal (0.47-0.50 accuracy against
         0.78 with it, both architectures, 15 epochs; measured with :func:`run_grid` on the smoke
         synthetic data, seed 0).
+    face_size : int
+        Side of the square face crops in pixels (papers: 64).  Ours, for CPU runs: 32 px costs a
+        quarter of the arithmetic of every face convolution.
+    synthetic_knobs : dict
+        Knobs of :class:`~emolab.data.synthetic.SyntheticConfig` changed from the preset when no
+        data folder is given (ignored for real data).
+    checkpoint_interval_s : float
+        :attr:`TrainConfig.checkpoint_interval_s <emolab.train.config.TrainConfig>` of the cells.
     """
 
     name: str
@@ -114,6 +122,9 @@ class ExperimentProfile:
     torch_threads: int | None = None
     segments_per_trial: int | None = None
     normalize: str | None = "baseline_std"
+    face_size: int = 64
+    synthetic_knobs: dict = field(default_factory=dict)
+    checkpoint_interval_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.subjects is not None:
@@ -195,6 +206,7 @@ def prepare_segments(
     modalities: Sequence[str] = ("face", "bio"),
     store_root: str | os.PathLike | None = None,
     verbose: bool | str | None = None,
+    **knobs: Any,
 ):
     """The segments of an experiment as a :class:`~emolab.data.store.SegmentDataset`.
 
@@ -215,6 +227,9 @@ def prepare_segments(
         What the store holds and the dataset serves.
     store_root : path or None
         Parent of stores; default :func:`emolab.cache_dir` ``("store")``.
+    **knobs
+        Synthetic data only: knobs of :class:`~emolab.data.synthetic.SyntheticConfig` changed on
+        top of the profile's (``fingerprint=0`` switches the trial signature off).
 
     Returns
     -------
@@ -229,17 +244,20 @@ def prepare_segments(
     profile = get_profile(profile)
     if fmt not in ("deap", "mahnob"):
         raise ValueError(f"fmt must be 'deap' or 'mahnob', got {fmt!r}")
+    if knobs and data_root is not None:
+        raise ValueError(f"synthetic knobs {sorted(knobs)} apply only to synthetic data (data_root=None)")
     with use_log_level(verbose):
         if data_root is None:
             from emolab.data.synthetic import ensure_synthetic
 
-            root = ensure_synthetic(fmt=fmt, preset=profile.synthetic_preset, seed=seed, verbose=verbose)
+            root = ensure_synthetic(fmt=fmt, preset=profile.synthetic_preset, seed=seed, verbose=verbose,
+                                    **{**profile.synthetic_knobs, **knobs})  # fmt: skip
         else:
             root = Path(data_root).expanduser()
             if not root.is_dir():
                 raise FileNotFoundError(f"data folder {root} does not exist; pass the folder holding "
                                         f"the {fmt.upper()} files, or data_root=None for synthetic data")
-        face = FaceConfig(fps=float(fps)) if "face" in modalities else None
+        face = FaceConfig(fps=float(fps), size=int(profile.face_size)) if "face" in modalities else None
         store = build_store(root, dataset=fmt, subjects=None if profile.subjects is None else list(profile.subjects),
                             physio=PhysioConfig(normalize=profile.normalize),
                             face=face, modalities=tuple(modalities), store_root=store_root,
@@ -272,6 +290,11 @@ class TrialHeads(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         return self.dataset[int(self.indices[i])]
 
+    def arrays(self, indices: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+        """:meth:`SegmentDataset.arrays <emolab.data.store.SegmentDataset.arrays>` of kept items."""
+        keep = self.indices if indices is None else self.indices[np.asarray(indices, dtype=np.int64)]
+        return self.dataset.arrays(keep)
+
 
 def open_segments(store: str, subjects: Sequence[int] | None = None,
                   modalities: Sequence[str] = ("face", "bio"), segments_per_trial: int | None = None):
@@ -287,12 +310,14 @@ def open_segments(store: str, subjects: Sequence[int] | None = None,
 
 
 def segment_shapes(dataset) -> dict[str, int]:
-    """``n_chans``, ``n_times`` and ``n_frames`` of a SegmentDataset — the model's input sizes."""
+    """``n_chans``, ``n_times``, ``n_frames`` and ``image_size`` of a SegmentDataset — the model's
+    input sizes."""
     store = dataset.store
     bio = store.bio(dataset.subjects[0])
     shape = store.face_shape()
     return {"n_chans": int(bio.shape[1]), "n_times": int(bio.shape[2]),
-            "n_frames": int(shape[0]) if shape is not None else 5}
+            "n_frames": int(shape[0]) if shape is not None else 5,
+            "image_size": int(shape[1]) if shape is not None else 64}
 
 
 def default_results_path(profile: str | ExperimentProfile = "smoke") -> Path:
@@ -328,7 +353,8 @@ def grid_cells(
     store_path = str(Path(dataset.store.path).resolve())
     base_train = TrainConfig(lr=profile.lr, batch_size=profile.batch_size, epochs=profile.epochs,
                              patience=profile.patience, val_fraction=profile.val_fraction, seed=seed,
-                             device=device, progress=False).to_dict()  # fmt: skip
+                             device=device, progress=False,
+                             checkpoint_interval_s=profile.checkpoint_interval_s).to_dict()  # fmt: skip
     base_train.update(train or {})
     mk = {**segment_shapes(dataset), **(model_kwargs or {})}
     cells = []
@@ -443,8 +469,12 @@ def summarize(
 ) -> pd.DataFrame:
     """Mean and confidence interval over subjects (every subject weighs the same) per group.
 
-    Adds ``leaky`` (the protocol shares trials between train and test), ``n_folds`` (rows per
-    subject, to show when a smoke profile ran fewer folds than the protocol has) and
+    Each subject's folds are pooled first (accuracy over all its test segments, the majority
+    baseline of those same segments: :func:`emolab.train.metrics.pool_folds`), so the baseline of
+    every group is that of the protocol's own test segments.  The interval is a percentile
+    bootstrap over subjects (:func:`emolab.train.metrics.bootstrap_ci`), which never leaves
+    [0, 1].  Adds ``leaky`` (the protocol shares trials between train and test), ``n_folds``
+    (rows per subject, to show when a run used fewer folds than the protocol has) and
     ``above_baseline`` (accuracy minus the majority-class baseline).  With a single subject the
     interval is taken over folds instead (``unit`` column says which).
     """
@@ -470,8 +500,9 @@ def accuracy_table(summary: pd.DataFrame, *, metric: str = "accuracy", columns: 
                    index: Sequence[str] = ("model", "modalities", "task"), digits: int = 3) -> pd.DataFrame:
     """A readable pivot of :func:`summarize`: ``"mean [low, high]"`` per cell, leaky columns marked.
 
-    Column names get ``" (leaky)"`` when their protocol shares trials between train and test; a
-    last column gives the majority-class baseline (mean over the columns' groups).
+    Column names get ``" (leaky)"`` when their protocol shares trials between train and test.
+    After them, one ``"majority (<column>)"`` column per column value gives the majority-class
+    baseline of exactly the segments that column's protocol tested.
     """
     def fmt(r) -> str:
         lo, hi = r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]
@@ -480,14 +511,91 @@ def accuracy_table(summary: pd.DataFrame, *, metric: str = "accuracy", columns: 
 
     df = summary.copy()
     df["_cell"] = df.apply(fmt, axis=1)
+    plain = df[columns].astype(str)
     if "leaky" in df.columns and columns == "protocol":
         df[columns] = [f"{p} (leaky)" if lk else p for p, lk in zip(df[columns], df["leaky"])]
     out = df.pivot_table(index=list(index), columns=columns, values="_cell", aggfunc="first")
     if "majority_baseline" in df.columns:
-        base = df.groupby(list(index))["majority_baseline"].mean()
-        out["majority baseline"] = base.map(lambda v: f"{v:.{digits}f}")
+        df["_base"] = [f"{v:.{digits}f}" for v in df["majority_baseline"]]
+        df["_col"] = [f"majority ({p})" for p in plain]
+        base = df.pivot_table(index=list(index), columns="_col", values="_base", aggfunc="first")
+        out = out.join(base)
     out.columns.name = None
     return out
+
+
+def verdicts(summary: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
+    """One row per group of :func:`summarize` saying what its numbers support, in words.
+
+    Columns: the group keys, ``accuracy``, its interval, ``majority_baseline``, ``margin``
+    (accuracy minus baseline), ``clears`` (the interval's lower end is above the baseline — the
+    group beat guessing the most frequent label of its own test segments, for this set of
+    subjects) and ``sentence``, which the chapters print instead of typing numbers in.
+    """
+    keys = [c for c in ("model", "modalities", "task", "protocol") if c in summary.columns]
+    rows = []
+    for _, r in summary.iterrows():
+        lo, hi, base = r["accuracy_ci_low"], r["accuracy_ci_high"], r["majority_baseline"]
+        clears = bool(np.isfinite(lo) and lo > base)
+        below = bool(np.isfinite(hi) and hi < base)
+        what = " ".join(str(r[k]) for k in keys)
+        verdict = ("its interval lies above the baseline" if clears else
+                   "its interval lies below the baseline: it does worse than always answering the "
+                   "majority class" if below else "its interval includes the baseline: no evidence "
+                   "that it learned more than the label balance")  # fmt: skip
+        ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else ""
+        sentence = (f"{what}: accuracy {r['accuracy']:.{digits}f}{ci}, majority baseline {base:.{digits}f} "
+                    f"({r['accuracy'] - base:+.{digits}f}); {verdict}.")  # fmt: skip
+        rows.append({**{k: r[k] for k in keys}, "accuracy": r["accuracy"], "ci_low": lo, "ci_high": hi,
+                     "majority_baseline": base, "margin": r["accuracy"] - base, "clears": clears,
+                     "sentence": sentence})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def protocol_gaps(summary: pd.DataFrame, *, leaky: str, honest: str = "trial-kfold",
+                  index: Sequence[str] = ("model", "modalities", "task")) -> pd.DataFrame:
+    """The leak gap per group: accuracy under ``leaky`` minus under ``honest``.
+
+    ``separated`` says whether the two intervals are disjoint with the leaky one above (a gap
+    the intervals support); ``overlap`` whether they overlap (no gap can be claimed).
+    """
+    idx = list(index)
+    s = summary.set_index([*idx, "protocol"])
+    a, b = s.xs(leaky, level="protocol"), s.xs(honest, level="protocol")
+    out = pd.DataFrame({leaky: a["accuracy"], honest: b["accuracy"]})
+    out["gap"] = out[leaky] - out[honest]
+    out["separated"] = a["accuracy_ci_low"] > b["accuracy_ci_high"]
+    out["overlap"] = ~((a["accuracy_ci_low"] > b["accuracy_ci_high"]) | (b["accuracy_ci_low"] > a["accuracy_ci_high"]))
+    return out.reset_index()
+
+
+def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: float = 0.95,
+                 index: Sequence[str] = ("model", "task", "protocol")) -> pd.DataFrame:
+    """What fusion adds over the better single modality, per group, with an interval over subjects.
+
+    For every subject: the fused model's pooled accuracy minus the best of the single-modality
+    models' pooled accuracies (the best one chosen on the group mean, the same for every
+    subject); then the mean over subjects and its percentile-bootstrap interval.  Face-only
+    models are scored on segments with a detected face only, fusion on all segments: on data
+    where every segment has a face, the test sets are identical.
+    """
+    from emolab.train.metrics import bootstrap_ci, pool_folds
+
+    idx = list(index)
+    per = pool_folds(results, [*idx, "modalities"], "subject")
+    rows = []
+    for key, g in per.groupby(idx):
+        wide = g.pivot_table(index="subject", columns="modalities", values="accuracy")
+        singles = [m for m in wide.columns if m != fused]
+        if fused not in wide.columns or not singles:
+            continue
+        best = wide[singles].mean().idxmax()
+        diff = (wide[fused] - wide[best]).dropna()
+        m, lo, hi = bootstrap_ci(diff, confidence=confidence)
+        rows.append({**dict(zip(idx, key if isinstance(key, tuple) else (key,))), "fused": wide[fused].mean(),
+                     "best_single": best, "best_single_accuracy": wide[best].mean(), "gain": m,
+                     "gain_ci_low": lo, "gain_ci_high": hi, "n_subjects": len(diff)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def synthetic_expectations(dataset) -> pd.DataFrame | None:
@@ -596,13 +704,12 @@ def peek_test_epochs(
     subject × fold × epoch with ``train_loss``, ``val_loss``, ``val_accuracy``, ``test_accuracy``
     and ``test_loss``; :func:`epoch_selection_bias` turns it into the comparison of epoch choices.
     """
-    from torch.utils.data import Subset
-
     from emolab.models import build_model
+    from emolab.train.batches import InMemorySegments
     from emolab.train.config import TrainConfig
     from emolab.train.protocols import make_folds, make_labels
     from emolab.train.sweep import run_fold
-    from emolab.train.trainer import WithTargets, seed_everything
+    from emolab.train.trainer import seed_everything
 
     profile = get_profile(profile)
     epochs = profile.epochs if epochs is None else int(epochs)
@@ -623,7 +730,7 @@ def peek_test_epochs(
             net = build_model(model, modalities=tuple(modalities), **segment_shapes(dataset))
             test_idx = np.asarray(fold.test_idx)
             test_idx = test_idx[ok[test_idx]]
-            peek = _TestPeek(Subset(WithTargets(dataset, labels), test_idx.tolist()))
+            peek = _TestPeek(InMemorySegments.gather(dataset, test_idx, targets=labels[test_idx]))
             out = run_fold(net, dataset, meta, fold, config, labels=labels, callbacks=[peek], verbose=False)
             h = out.history.copy()
             h["subject"], h["fold"], h["best_epoch"] = fold.subject, fold.fold, out.best_epoch

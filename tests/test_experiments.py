@@ -136,7 +136,8 @@ def test_accuracy_table_and_expectations(grid, tiny):
     _, df = grid
     _, ds = tiny
     table = ex.accuracy_table(ex.summarize(df))
-    assert list(table.columns) == ["paper-segment-kfold (leaky)", "trial-kfold", "majority baseline"]
+    assert list(table.columns) == ["paper-segment-kfold (leaky)", "trial-kfold",
+                                   "majority (paper-segment-kfold)", "majority (trial-kfold)"]
     assert len(table) == 2 and table.iloc[0, 0].count("[") == 1  # "mean [low, high]"
     expect = ex.synthetic_expectations(ds)
     # the generator's defaults: face mostly valence, physiology mostly arousal

@@ -276,6 +276,27 @@ def test_batched_fetch_equals_item_fetch(tmp_path, modalities):
                 assert got[k] == v
 
 
+@pytest.mark.parametrize("modalities", [("face", "bio"), ("bio",), ("face",)])
+def test_arrays_equal_items_with_faces_still_uint8(tmp_path, modalities):
+    ds = SegmentDataset(build(tmp_path, subjects=[1, 2]), modalities=modalities)
+    order = np.random.default_rng(1).permutation(len(ds))[:17]
+    arrays = ds.arrays(order)
+    if "face" in modalities:
+        assert arrays["face"].dtype == np.uint8
+    for j, i in enumerate(order):
+        want = ds[int(i)]
+        for k, v in want.items():
+            got = arrays[k][j]
+            if k == "face":
+                np.testing.assert_allclose(got / 255.0, v.numpy(), atol=1e-6)
+            elif isinstance(v, torch.Tensor):
+                np.testing.assert_array_equal(got, v.numpy())
+            else:
+                assert got == v, k
+    with pytest.raises(IndexError):
+        ds.arrays([len(ds)])
+
+
 def test_dataset_selection_of_subjects_and_modalities(tmp_path):
     store = build(tmp_path)
     ds = SegmentDataset(store, subjects=[2], modalities=("bio",), threshold=6.0)

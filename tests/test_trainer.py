@@ -14,7 +14,8 @@ from emolab.train.config import AugmentConfig, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
 from emolab.train.protocols import get_protocol, make_folds, trial_groups
 from emolab.train.sweep import run_fold
-from emolab.train.trainer import Trainer, WithTargets, seed_everything
+from emolab.train.batches import InMemorySegments
+from emolab.train.trainer import TIMING_KEYS, Trainer, WithTargets, seed_everything
 
 C, L, T, HW = 4, 16, 2, 8
 
@@ -84,6 +85,11 @@ def build_toy(name, *, modalities=("face", "bio"), **kwargs):
     return ToyModel(modalities=modalities, **kwargs)
 
 
+def strip_timings(history):
+    """A history without its time measurements (they differ between identical runs)."""
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in history]
+
+
 def _cfg(**kw):
     base = dict(task="valence", modalities=("bio",), batch_size=16, epochs=6, patience=10,
                 lr=1e-2, progress=False)
@@ -121,7 +127,7 @@ def test_same_seed_same_result_different_seed_differs():
     a, ha = _fit(cfg, ds, range(48), range(48, 64))
     b, hb = _fit(cfg, ds, range(48), range(48, 64))
     c, hc = _fit(cfg.replace(seed=1), ds, range(48), range(48, 64))
-    assert ha == [dict(h, seconds=x["seconds"], samples_per_s=x["samples_per_s"]) for h, x in zip(hb, ha)]
+    assert strip_timings(ha) == strip_timings(hb)
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(va, vb), k
     assert a.evaluate(ds) == b.evaluate(ds)
@@ -158,9 +164,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path):
     torch.manual_seed(1234)
     resumed = Trainer(ToyModel(modalities=cfg.modalities), cfg, checkpoint_dir=tmp_path / "b", verbose=False)
     hist_res = resumed.fit(Subset(ds, list(range(48))), Subset(ds, list(range(48, 64))))
-    drop = ("seconds", "samples_per_s")
-    strip = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]  # noqa: E731
-    assert strip(hist_res) == strip(hist_full)
+    assert strip_timings(hist_res) == strip_timings(hist_full)
     assert resumed.best_epoch == full.best_epoch
     for va, vb in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(va, vb)
@@ -306,3 +310,47 @@ def test_device_and_precision():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             resolve_device("cuda")
+
+
+def test_in_memory_fold_trains_exactly_like_the_item_path():
+    """Gathering a fold into stacked tensors changes speed, not results: same batches, same
+    weights, same metrics as the DataLoader over items."""
+    ds = ToySegments()
+    cfg = _cfg(modalities=("face", "bio"), augment=AugmentConfig.all_on(), epochs=3)
+    y = (ds.metadata["valence"].to_numpy() >= 5).astype(np.float32)
+    a, ha = _fit(cfg, ds, range(48), range(48, 64))
+    seed_everything(cfg.seed)
+    b = Trainer(ToyModel(modalities=cfg.modalities), cfg, verbose=False)
+    hb = b.fit(InMemorySegments.gather(ds, list(range(48)), targets=y[:48]),
+               InMemorySegments.gather(ds, list(range(48, 64)), targets=y[48:64]))
+    assert strip_timings(ha) == strip_timings(hb)
+    for va, vb in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        assert torch.equal(va, vb)
+
+
+def test_uint8_faces_are_converted_on_the_device():
+    ds = ToySegments(n_subjects=1)
+    fold = InMemorySegments.gather(ds, list(range(8)))
+    fold.tensors["face"] = (fold.tensors["face"] * 255).round().to(torch.uint8)
+    tr = Trainer(ToyModel(modalities=("face",)), _cfg(modalities=("face",)), verbose=False)
+    batch = next(iter(fold.batches(4)))
+    x = tr._inputs(batch)["face"]
+    assert batch["face"].dtype == torch.uint8 and x.dtype == torch.float32
+    assert float(x.max()) <= 1.0 and torch.allclose(x, ds.face[:4], atol=1 / 255)
+
+
+def test_keep_last_runs_every_epoch_and_keeps_the_last_weights():
+    ds = ToySegments()
+    tr, hist = _fit(_cfg(epochs=4, patience=1, keep="last"), ds, range(48), range(48, 64))
+    assert len(hist) == 4 and tr.best_epoch == 4 and "val_loss" in hist[0]
+    with pytest.raises(ValueError, match="keep"):
+        _cfg(keep="first")
+
+
+def test_checkpoint_interval_writes_fewer_checkpoints_and_always_the_last(tmp_path):
+    ds = ToySegments()
+    _, hist = _fit(_cfg(epochs=4, checkpoint_interval_s=3600.0), ds, range(48), range(48, 64),
+                   checkpoint_dir=tmp_path)
+    written = [h["epoch"] for h in hist if "checkpoint_seconds" in h]
+    assert written == [4]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 4

@@ -658,6 +658,55 @@ class SegmentDataset(torch.utils.data.Dataset):
                                       None if face_b is None else face_b[j])  # fmt: skip
         return items
 
+    def arrays(self, indices: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+        """Many items at once as plain arrays, with one memory-map read per subject.
+
+        What the trainers use to gather a whole fold before training
+        (:class:`emolab.train.batches.InMemorySegments`).  Unlike the items, the face crops stay
+        **uint8** (1 byte per value instead of 4): they are converted to float on the device that
+        trains on them.
+
+        Parameters
+        ----------
+        indices : sequence of int or None
+            Positions in this dataset (default: all).
+
+        Returns
+        -------
+        dict of arrays, one entry per item along the first axis
+            ``"bio"`` float32 (n, C, L) and/or ``"face"`` uint8 (n, T, 3, S, S) (zeros where
+            ``has_face`` is False), ``"has_face"`` bool (n,), ``"labels"`` and ``"ratings"``
+            float32 (n, 2), ``"subject"``, ``"trial"``, ``"experiment_id"``, ``"segment"``
+            int64 (n,).
+        """
+        idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+        idx = np.where(idx < 0, idx + len(self), idx)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"indices out of range for {len(self)} segments")
+        n, subjects, rows = len(idx), self._subject[idx], self._row[idx]
+        has_face = self._has_face[idx]
+        out: dict[str, np.ndarray] = {}
+        for subject in np.unique(subjects):
+            pos = np.flatnonzero(subjects == subject)  # positions in the output
+            bio, face = self._open(int(subject))
+            if bio is not None:
+                if "bio" not in out:
+                    out["bio"] = np.empty((n, *bio.shape[1:]), dtype=np.float32)
+                out["bio"][pos] = bio[rows[pos]]  # (b, C, L)
+            if "face" in self.modalities:
+                if "face" not in out:
+                    t, s = self._face_shape
+                    out["face"] = np.zeros((n, t, 3, s, s), dtype=np.uint8)
+                if face is not None:
+                    keep = pos[has_face[pos]]
+                    out["face"][keep] = face[rows[keep]]  # (b, T, 3, S, S) uint8
+        out["has_face"] = has_face.copy()
+        out["labels"], out["ratings"] = self._labels[idx].copy(), self._ratings[idx].copy()
+        out["subject"] = subjects.copy()
+        for j, key in enumerate(("trial", "experiment_id", "segment")):
+            out[key] = self._ints[idx, j].copy()
+        return out
+
     def _item(self, index: int, bio: torch.Tensor | None, face: torch.Tensor | None) -> dict:
         item: dict = {}
         if bio is not None:

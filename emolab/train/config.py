@@ -87,6 +87,12 @@ class TrainConfig:
         Epochs without improvement of ``monitor`` on the validation split before stopping (ours).
     monitor : {"val_loss", "val_balanced_accuracy"}
         Model-selection criterion, measured on the validation split only — never on the test fold.
+    keep : {"best", "last"}
+        ``"best"`` (default): early stopping on ``monitor`` with ``patience``, and the weights of
+        the best validation epoch are kept.  ``"last"``: all ``epochs`` run and the last weights
+        are kept; the validation split is still scored every epoch (for the curves) but selects
+        nothing.  Ours, for tiny validation splits (two or three trials), whose loss and accuracy
+        are too noisy to choose an epoch on.
     val_fraction : float
         Share of the training fold held out for validation; 0 disables early stopping (the last
         epoch is kept).
@@ -113,6 +119,16 @@ class TrainConfig:
     progress : bool or None
         tqdm bars; ``None`` shows them in notebooks and terminals and hides them in CI logs (the
         logger then reports each epoch at DEBUG level and a summary at INFO level).
+    checkpoint_interval_s : float
+        With a checkpoint folder: write the checkpoint after the first epoch that ends this many
+        seconds after the last write, and after the last epoch (0 = after every epoch).  A run
+        killed in between resumes from the last checkpoint and ends the same; the interval only
+        trades the time of writing against the epochs a crash would repeat (ours).
+    in_memory : bool
+        :func:`~emolab.train.sweep.run_fold` gathers the fold's segments into memory once
+        (:class:`~emolab.train.batches.InMemorySegments`) instead of reading items through a
+        DataLoader every epoch.  Off for folds too large for memory (the pooled protocols on the
+        whole of DEAP); it changes speed, not the order or content of the batches' data.
     """
 
     task: str = "valence"
@@ -123,6 +139,7 @@ class TrainConfig:
     epochs: int = 30
     patience: int = 5
     monitor: str = "val_loss"
+    keep: str = "best"
     val_fraction: float = 0.1
     val_grouping: str = "protocol"
     pos_weight: str = "none"
@@ -134,6 +151,8 @@ class TrainConfig:
     deterministic: bool = True
     progress: bool | None = None
     grad_clip: float | None = None
+    checkpoint_interval_s: float = 0.0
+    in_memory: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -149,12 +168,16 @@ class TrainConfig:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities!r}")
         if self.monitor not in ("val_loss", "val_balanced_accuracy"):
             raise ValueError(f'monitor must be "val_loss" or "val_balanced_accuracy", got {self.monitor!r}')
+        if self.keep not in ("best", "last"):
+            raise ValueError(f'keep must be "best" or "last", got {self.keep!r}')
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.val_grouping not in ("protocol", "trial", "subject", "segment"):
             raise ValueError(f"unknown val_grouping {self.val_grouping!r}")
         if self.pos_weight not in ("none", "balanced"):
             raise ValueError(f'pos_weight must be "none" or "balanced", got {self.pos_weight!r}')
+        if self.checkpoint_interval_s < 0:
+            raise ValueError(f"checkpoint_interval_s must be >= 0, got {self.checkpoint_interval_s}")
         if self.batch_size < 1 or self.epochs < 1 or self.patience < 1:
             raise ValueError("batch_size, epochs and patience must be positive")
 
@@ -175,7 +198,8 @@ class TrainConfig:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
-    def fingerprint(self, *, exclude: tuple[str, ...] = ("progress", "num_workers")) -> str:
+    def fingerprint(self, *, exclude: tuple[str, ...] = ("progress", "num_workers", "checkpoint_interval_s",
+                                                         "in_memory")) -> str:
         """Short hash of the settings that change results (used to refuse resuming a different run)."""
         d = {k: v for k, v in self.to_dict().items() if k not in exclude}
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

@@ -37,6 +37,7 @@ from emolab.train.config import TrainConfig
 from emolab.train.metrics import binary_metrics
 from emolab.train.protocols import get_protocol, make_folds, make_labels, validation_split, Fold
 from emolab.train.results import append_results, finished_cells
+from emolab.train.batches import META_KEYS, InMemorySegments
 from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
 
 
@@ -47,7 +48,9 @@ class FoldOutput:
 
     ``metrics`` are over the whole test fold; ``per_subject`` holds one metrics dict per test
     subject; ``predictions`` one row per test item (``y_true``, ``y_score``, ``subject``,
-    ``trial``, ``segment`` …); ``history`` one row per epoch.
+    ``trial``, ``segment`` …); ``history`` one row per epoch; ``timings`` the seconds spent
+    gathering the fold's data, fitting (training, validation and checkpoints, itemised per
+    epoch in ``history``) and scoring the test fold.
     """
 
     metrics: dict[str, float]
@@ -60,6 +63,7 @@ class FoldOutput:
     best_epoch: int | None
     train_seconds: float
     device: str
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_fold(
@@ -106,12 +110,25 @@ def run_fold(
         grouping = get_protocol(fold.protocol).disjoint or "segment"
     fit_idx, val_idx = validation_split(meta, train_idx, grouping=grouping,
                                         val_fraction=config.val_fraction, labels=y, seed=config.seed)
-    ds = WithTargets(dataset, y)
+    timings: dict[str, float] = {}
+    keys = (*config.modalities, "labels", *META_KEYS)
+
+    def subset(idx: np.ndarray) -> Dataset:
+        if config.in_memory:  # one batched read; face crops stay uint8 until the device
+            return InMemorySegments.gather(dataset, idx, targets=y[idx], keys=keys)
+        return Subset(WithTargets(dataset, y), idx.tolist())
+
+    t0 = time.perf_counter()
+    fit_set, val_set = subset(fit_idx), subset(val_idx)
+    timings["gather"] = time.perf_counter() - t0
     trainer = Trainer(model, config, checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
     t0 = time.perf_counter()
-    history = trainer.fit(Subset(ds, fit_idx.tolist()), Subset(ds, val_idx.tolist()) if len(val_idx) else None)
+    history = trainer.fit(fit_set, val_set if len(val_idx) else None)
     seconds = time.perf_counter() - t0
-    pred = trainer.predict(Subset(ds, test_idx.tolist()))
+    timings["fit"] = seconds
+    t0 = time.perf_counter()
+    pred = trainer.predict(subset(test_idx))  # the test fold is read only now, after training
+    timings["test"] = time.perf_counter() - t0
     predictions = pd.DataFrame({k: v for k, v in pred.items() if k not in ("loss",)})
     if "subject" not in predictions:
         predictions["subject"] = meta["subject"].to_numpy()[test_idx]
@@ -122,7 +139,7 @@ def run_fold(
         metrics=binary_metrics(pred["y_true"], pred["y_score"]), per_subject=per_subject,
         predictions=predictions, history=pd.DataFrame(history), n_train=len(fit_idx),
         n_val=len(val_idx), n_test=len(test_idx), best_epoch=trainer.best_epoch,
-        train_seconds=seconds, device=str(trainer.device),
+        train_seconds=seconds, device=str(trainer.device), timings=timings,
     )
 
 
@@ -254,16 +271,21 @@ def _open_data(spec: dict) -> Dataset:
 
 @dataclass
 class CellOutput:
-    """A finished cell: result rows (one per test subject), predictions and history."""
+    """A finished cell: result rows (one per test subject), predictions, history and timings
+    (seconds per phase: ``open``, ``folds``, ``build``, ``gather``, ``fit``, ``test``)."""
 
     rows: list[dict]
     predictions: pd.DataFrame
     history: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput:
     """Run one cell (in whichever process calls it); checkpoints go to ``workdir/checkpoint``."""
+    t0 = time.perf_counter()
     dataset = _open_data(cell.data)
+    timings = {"open": time.perf_counter() - t0}
+    t0 = time.perf_counter()
     metadata = getattr(dataset, "metadata", None)
     if metadata is None:
         raise TypeError(f"the dataset from {cell.data.get('factory')} has no .metadata DataFrame")
@@ -274,8 +296,11 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
     match = [f for f in folds if f.subject == cell.subject and f.fold == cell.fold]
     if len(match) != 1:
         raise ValueError(f"{cell.cell_id}: fold not found in the data (protocol {cell.protocol})")
+    timings["folds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     seed_everything(config.seed)
     model = _resolve(cell.model_factory)(cell.model, modalities=cell.modalities, **cell.model_kwargs)
+    timings["build"] = time.perf_counter() - t0
     ckpt = None if workdir is None else Path(workdir) / "checkpoint"
     out = run_fold(model, dataset, metadata, match[0], config, labels=labels, checkpoint_dir=ckpt,
                    verbose=False)
@@ -292,7 +317,8 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
             "train_seconds": round(out.train_seconds, 3), "device": out.device,
             "config": cell.to_dict(),
         })
-    return CellOutput(rows=rows, predictions=out.predictions, history=out.history)
+    return CellOutput(rows=rows, predictions=out.predictions, history=out.history,
+                      timings={**timings, **out.timings})
 
 
 # ---------------------------------------------------------------------------------- the sweep
@@ -305,7 +331,8 @@ def _call(cell_fn: Callable, cell: Cell, workdir: Path) -> CellOutput:
 
 
 def cell_dir(results_path: str | os.PathLike, cell: Cell | str) -> Path:
-    """Folder holding a cell's ``history.csv``, ``predictions.csv`` and (while running) checkpoint."""
+    """Folder holding a cell's ``history.csv``, ``predictions.csv``, ``timings.json`` and (while
+    running) checkpoint."""
     key = cell.key if isinstance(cell, Cell) else str(cell).rsplit("|", 1)[-1]
     return Path(results_path).parent / "cells" / key
 
@@ -375,6 +402,7 @@ def run_sweep(
         d.mkdir(parents=True, exist_ok=True)
         out.history.to_csv(d / "history.csv", index=False)
         out.predictions.to_csv(d / "predictions.csv", index=False)
+        (d / "timings.json").write_text(json.dumps(out.timings))
         append_results(results_path, out.rows)
         added.extend(out.rows)
         if not keep_checkpoints:

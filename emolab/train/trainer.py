@@ -16,11 +16,15 @@ What it does, and why:
   during :meth:`Trainer.fit`; evaluate it once afterwards with :meth:`Trainer.evaluate`.  (Picking
   the epoch with the best *test* accuracy, as DeepVANet reports, turns the test fold into a
   validation set and overstates accuracy.)
-* A checkpoint after every epoch (model, optimiser, grad scaler, random states, early-stopping
-  state, history); a run interrupted after epoch k and started again with the same
+* A checkpoint after every epoch, or after the first epoch that ends
+  ``config.checkpoint_interval_s`` seconds after the last one, and always after the last epoch
+  (model, optimiser, grad scaler, random states, early-stopping state, history); a run
+  interrupted after the checkpoint of epoch k and started again with the same
   ``checkpoint_dir`` continues from epoch k + 1 and ends with the same weights and metrics as an
   uninterrupted run on the CPU.  The shuffling order and the augmentations of each epoch come from
   generators seeded by ``(seed, epoch)``; the global torch random state (dropout) is saved.
+* Folds gathered into memory (:class:`~emolab.train.batches.InMemorySegments`) are batched by
+  indexing stacked tensors, face crops still uint8 until they reach the device.
 * CUDA: autocast in bf16 (fp16 + gradient scaling on GPUs without bf16), pinned memory and
   non-blocking copies.  CPU: float32 and deterministic algorithms.
 """
@@ -42,11 +46,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from emolab._logging import logger, use_log_level
 from emolab.train.augment import augment_bio, augment_face
+from emolab.train.batches import InMemorySegments
 from emolab.train.config import TASK_INDEX, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
 from emolab.train.metrics import binary_metrics
 
 CHECKPOINT_NAME = "last.pt"
+#: History fields that measure time (they differ between otherwise identical runs).
+TIMING_KEYS = ("seconds", "samples_per_s", "val_seconds", "checkpoint_seconds")
 _META_KEYS = ("subject", "trial", "experiment_id", "segment", "has_face")
 
 
@@ -111,8 +118,9 @@ class _Collate:
 
 
 def _targets_of(dataset: Dataset) -> np.ndarray | None:
-    """The ``targets`` array of a :class:`WithTargets` (also through ``Subset``), else None."""
-    if isinstance(dataset, WithTargets):
+    """The ``targets`` array of a :class:`WithTargets` or :class:`InMemorySegments` (also through
+    ``Subset``), else None."""
+    if isinstance(dataset, (WithTargets, InMemorySegments)):
         return dataset.targets
     inner = getattr(dataset, "dataset", None)
     idx = getattr(dataset, "indices", None)
@@ -179,9 +187,20 @@ class Trainer:
     def _keys(self) -> tuple[str, ...]:
         return (*self.config.modalities, "labels", "target", *_META_KEYS)
 
-    def _loader(self, dataset: Dataset, *, shuffle: bool, epoch: int = 0) -> DataLoader:
+    def _loader(self, dataset: Dataset, *, shuffle: bool, epoch: int = 0):
+        """Batches of ``dataset``: cut from its tensors for :class:`InMemorySegments` (no per-item
+        work), through a DataLoader for any other dataset.  The order of epoch ``epoch`` comes from
+        a generator seeded by ``(seed, epoch)`` either way."""
         gen = torch.Generator()
         gen.manual_seed(self.config.seed * 1_000_003 + epoch)
+        if isinstance(dataset, InMemorySegments):
+            order = None
+            if shuffle:
+                # the same draws as DataLoader(shuffle=True, generator=gen): its base seed, then
+                # the permutation, so both paths see the same batches
+                torch.empty((), dtype=torch.int64).random_(generator=gen)
+                order = torch.randperm(len(dataset), generator=gen)
+            return dataset.batches(self.config.batch_size, order=order)
         return DataLoader(
             dataset, batch_size=self.config.batch_size, shuffle=shuffle, generator=gen,
             num_workers=self.config.num_workers, pin_memory=self._cuda,
@@ -193,7 +212,9 @@ class Trainer:
         for m in self.config.modalities:
             if m not in batch:
                 raise KeyError(f"config.modalities includes {m!r} but the dataset items have no {m!r} key")
-            out[m] = batch[m].to(self.device, non_blocking=self._cuda).float()
+            x = batch[m].to(self.device, non_blocking=self._cuda)
+            # uint8 face crops travel as bytes and become float [0, 1] on the training device
+            out[m] = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
         return out
 
     def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -265,8 +286,9 @@ class Trainer:
     def fit(self, train_dataset: Dataset, val_dataset: Dataset | None = None) -> list[dict[str, float]]:
         """Train, with early stopping on ``val_dataset``; return the per-epoch history.
 
-        Without a validation set (``None`` or empty) all ``config.epochs`` epochs run and the last
-        weights are kept.  On return the model holds the selected (best validation) weights.
+        Without a validation set (``None`` or empty), or with ``config.keep="last"``, all
+        ``config.epochs`` epochs run and the last weights are kept.  Otherwise, on return the
+        model holds the selected (best validation) weights.
 
         History records: ``epoch`` (1-based), ``train_loss``, ``seconds``, ``samples_per_s`` and,
         with a validation set, ``val_loss``, ``val_accuracy``, ``val_balanced_accuracy``,
@@ -306,6 +328,7 @@ class Trainer:
         bar = tqdm(range(start, cfg.epochs), desc=f"train {cfg.task} ({'+'.join(cfg.modalities)})",
                    initial=start, total=cfg.epochs, disable=progress_disabled(cfg.progress),
                    mininterval=1.0, leave=False)
+        last_save = time.perf_counter()
         for epoch in bar:
             t0 = time.perf_counter()
             train_loss, n = self._train_epoch(train_dataset, epoch)
@@ -313,17 +336,21 @@ class Trainer:
             rec: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss,
                                      "seconds": seconds, "samples_per_s": n / max(seconds, 1e-9)}
             if val_dataset is not None:
+                t0 = time.perf_counter()
                 pred = self.predict(val_dataset)
                 m = binary_metrics(pred["y_true"], pred["y_score"])
+                rec["val_seconds"] = time.perf_counter() - t0
                 rec.update(val_loss=pred["loss"], val_accuracy=m["accuracy"],
                            val_balanced_accuracy=m["balanced_accuracy"], val_roc_auc=m["roc_auc"])
                 score = rec[cfg.monitor]
-                if self._is_better(score):
+                if cfg.keep == "last":
+                    self.best_epoch, self._best_state = epoch + 1, None
+                elif self._is_better(score):
                     self._best_score, self.best_epoch, self._bad_epochs = score, epoch + 1, 0
                     self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
                 else:
                     self._bad_epochs += 1
-                self._done = self._bad_epochs >= cfg.patience
+                self._done = cfg.keep == "best" and self._bad_epochs >= cfg.patience
             else:
                 self.best_epoch, self._best_state = epoch + 1, None
             self._done = self._done or epoch + 1 >= cfg.epochs
@@ -331,8 +358,13 @@ class Trainer:
             bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k in ("train_loss", "val_loss")})
             logger.debug("epoch %d: %s", epoch + 1,
                          ", ".join(f"{k} {v:.4g}" for k, v in rec.items() if k != "epoch"))
-            if self.checkpoint_dir is not None:
+            if self.checkpoint_dir is not None and (
+                self._done or time.perf_counter() - last_save >= cfg.checkpoint_interval_s
+            ):
+                t0 = time.perf_counter()
                 self.save_checkpoint()
+                last_save = time.perf_counter()
+                rec["checkpoint_seconds"] = last_save - t0
             for cb in self.callbacks:
                 cb(self, rec)
             if self._done:
