@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from emolab.models.layers import GlobalResponseNorm, LayerNorm2d, LearnedPositionalEmbedding
+from emolab.models.layers import GlobalResponseNorm, LayerNorm2d, LearnedPositionalEmbedding, PixelStandardization
 
 
 class _ConvNeXtV2Block(nn.Module):
@@ -66,6 +66,12 @@ class GBVNetFaceEncoder(nn.Module):
         Dropout in the temporal Transformer (ours: 0.1).
     n_features : int
         Output feature width (ours: 64).
+    standardize_pixels : bool
+        Standardise every pixel with running statistics of the training frames before the stem
+        (:class:`~emolab.models.layers.PixelStandardization`).  Ours (on by default; the paper
+        states no input normalisation): without it the encoder, normalised per sample
+        throughout, did not even fit 96 training segments of the synthetic faces in 150 Adam
+        steps (training loss stayed at 0.69, chance), while with it it fitted them exactly.
 
     Example::
 
@@ -85,6 +91,7 @@ class GBVNetFaceEncoder(nn.Module):
         n_layers: int = 2,
         dropout: float = 0.1,
         n_features: int = 64,
+        standardize_pixels: bool = True,
     ) -> None:
         super().__init__()
         if len(dims) != len(depths):
@@ -96,6 +103,7 @@ class GBVNetFaceEncoder(nn.Module):
                 f"{len(dims) - 1} downsampling steps (2 each); use fewer stages or a larger image"
             )
         self.n_frames, self.image_size, self.n_features = n_frames, image_size, n_features
+        self.input_norm = PixelStandardization(3, image_size) if standardize_pixels else nn.Identity()
         self.stem = nn.Sequential(nn.Conv2d(3, dims[0], kernel_size=4, stride=4), LayerNorm2d(dims[0]))
         stages: list[nn.Module] = []
         for i, (dim, depth) in enumerate(zip(dims, depths)):
@@ -117,6 +125,7 @@ class GBVNetFaceEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
         x = x.flatten(0, 1)  # (B, T, 3, S, S) -> (B*T, 3, S, S)
+        x = self.input_norm(x)  # each pixel standardised: the mean frame removed
         x = self.stem(x)  # -> (B*T, dims[0], S/4, S/4)
         x = self.stages(x)  # -> (B*T, dims[-1], S/4/2^(k-1), ...)
         x = self.frame_norm(x.mean(dim=(2, 3)))  # global average pool -> (B*T, D)

@@ -60,6 +60,27 @@ class GlobalResponseNorm(nn.Module):
         return torch.addcmul(self.beta, x, 1 + self.gamma * ratio)
 
 
+class PixelStandardization(nn.Module):
+    """Standardise every pixel of ``(B, 3, S, S)`` frames with running statistics of the training
+    frames: subtract the running mean frame and divide by its running standard deviation, per
+    channel, row and column (a :class:`torch.nn.BatchNorm1d` over the ``3 * S * S`` positions,
+    without learnable scale and shift).  In training mode the batch's statistics are used and the
+    running ones updated; in evaluation mode the running ones.
+
+    Why (ours): face crops aligned on the eyes share most of their content — the same face in
+    the same place — and an expression is a small deviation from it.  A network that normalises
+    each sample on its own (LayerNorm, as ConvNeXt does) keeps the shared content and sees the
+    deviation as a tiny change on top of it; subtracting the mean frame leaves the deviation.
+    """
+
+    def __init__(self, channels: int, size: int, *, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(channels * size * size, affine=False, momentum=momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.flatten(1)).view_as(x)  # (B, 3, S, S) -> (B, 3*S*S) -> (B, 3, S, S)
+
+
 class LearnedPositionalEmbedding(nn.Module):
     """A learned vector per sequence position, added to ``(B, N, D)`` tokens.
 
