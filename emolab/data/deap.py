@@ -251,10 +251,12 @@ def read_participant_ratings(root: str | Path) -> pd.DataFrame:
         ["Participant_id", "Trial"]
     )
     if dup.any():
-        first = table[dup].iloc[0]
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        first = table.iloc[i]
         raise DeapFormatError(
-            f"{path}: participant {first.Participant_id} has Trial {first.Trial} or "
-            f"Experiment_id {first.Experiment_id} twice"
+            f"{path}: participant {int(first.Participant_id)} has Trial {int(first.Trial)} or "
+            f"Experiment_id {int(first.Experiment_id)} twice (line {i + 2}); each participant "
+            "needs one row per trial - fix the file or copy it again from DEAP's metadata_csv.zip"
         )
     return table
 
