@@ -31,7 +31,12 @@ from emolab.data.safe_pickle import UnsafePickleError
 from emolab.data.store import SegmentStore, StoreIntegrityError, build_store
 from emolab.preprocess.physio import PhysioConfig
 from emolab.train.checkpoints import CheckpointError, load_checkpoint
-from emolab.train.results import RESULT_COLUMNS, append_results, finished_cells, load_results
+from emolab.train.results import (
+    RESULT_COLUMNS,
+    append_results,
+    finished_cells,
+    load_results,
+)
 
 BIO = PhysioConfig(baseline=False, eog_regression=False)  # keeps the fake trials' marks
 
@@ -268,8 +273,9 @@ def _write_bdf_with_pulses(path: Path, sess, pulses_s, sfreq=256):
     for p in pulses_s:
         status[int(p * sfreq): int(p * sfreq) + 4] = 1
     signals.append(status)
-    head = dict(dimension="uV", sample_frequency=sfreq, physical_min=-262143.0, physical_max=262143.0,
-                digital_min=-8388608, digital_max=8388607, transducer="", prefilter="")
+    head = {"dimension": "uV", "sample_frequency": sfreq, "physical_min": -262143.0,
+            "physical_max": 262143.0, "digital_min": -8388608, "digital_max": 8388607,
+            "transducer": "", "prefilter": ""}
     headers = [dict(head, label=name) for name in MAHNOB_CH_NAMES]
     headers.append(dict(head, label="Status", dimension="Boolean", physical_min=-8388608.0,
                         physical_max=8388607.0))  # fmt: skip
@@ -364,10 +370,10 @@ def test_unrated_session_and_missing_video_are_recorded_skips(tmp_path):
 
 def _record(subject=1, trial=1, **kw):
     x = np.random.default_rng(trial).normal(0, 10, (40, 384 + 2 * 128)).astype(np.float32)
-    base = dict(dataset="deap", subject=subject, trial=trial, experiment_id=trial, signals=x,
-                sfreq=128.0, ch_names=list(DEAP_CH_NAMES), ch_types=list(DEAP_CH_TYPES),
-                baseline_samples=384, ratings={"valence": 5.0, "arousal": 5.0},
-                source=Path(f"s{subject:02d}.dat"))  # fmt: skip
+    base = {"dataset": "deap", "subject": subject, "trial": trial, "experiment_id": trial,
+            "signals": x, "sfreq": 128.0, "ch_names": list(DEAP_CH_NAMES),
+            "ch_types": list(DEAP_CH_TYPES), "baseline_samples": 384,
+            "ratings": {"valence": 5.0, "arousal": 5.0}, "source": Path(f"s{subject:02d}.dat")}
     base.update(kw)
     return Record(**base)
 
@@ -586,13 +592,20 @@ def test_torn_tail_never_counts_as_a_finished_cell(tmp_path, case, caplog_emolab
     assert path.read_bytes().endswith(b"\n") and len(load_results(path)) == len(df) + 2
 
 
-@pytest.mark.parametrize("bad", ["a,m,bio", "x,m,bio,valence,loso,False,subject,1,0,high,0.7,0.6,0.8,0.5,"
-                                 "0,0,0,0,0,0,0,cpu,{}", ",m,bio,valence,loso,False,subject,1,0,0.7,0.7,0.6,"
-                                 "0.8,0.5,0,0,0,0,0,0,0,cpu,{}"])  # fmt: skip
+MALFORMED_ROWS = {
+    "too few fields": "a,m,bio",
+    "text metric": "x,m,bio,valence,loso,False,subject,1,0,high,0.7,0.6,0.8,0.5,0,0,0,0,0,0,0,cpu,{}",
+    "no cell id": ",m,bio,valence,loso,False,subject,1,0,0.7,0.7,0.6,0.8,0.5,0,0,0,0,0,0,0,cpu,{}",
+    "config not json": 'x,m,bio,valence,loso,False,subject,1,0,0.7,0.7,0.6,0.8,0.5,0,0,0,0,0,0,0,cpu,"{""a"":"',
+    "leaky not bool": "x,m,bio,valence,loso,maybe,subject,1,0,0.7,0.7,0.6,0.8,0.5,0,0,0,0,0,0,0,cpu,{}",
+}
+
+
+@pytest.mark.parametrize("bad", sorted(MALFORMED_ROWS))
 def test_malformed_middle_row_names_the_line(tmp_path, bad):
     path = _table(tmp_path)
     lines = path.read_text().splitlines()
-    lines.insert(2, bad)
+    lines.insert(2, MALFORMED_ROWS[bad])
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=r"results\.csv: line 3: "):
         load_results(path)

@@ -36,7 +36,7 @@ from emolab.data.channels import (
     MAHNOB_SFREQ,
     MAHNOB_STIM_CHANNEL,
 )
-from emolab.data.record import RecordError, Record, Skip, check_rating
+from emolab.data.record import Record, RecordError, Skip, check_rating
 
 __all__ = [
     "MAHNOB_RATING_ATTRS",
@@ -247,7 +247,7 @@ def find_stimulus(
     sfreq = float(raw.info["sfreq"])
     fix = "check the BDF against the original download, or leave this session out (sessions=[...])"
     tol_s = max(TRIGGER_TOLERANCE_S, 0.05 * cut_len_s) if cut_len_s else TRIGGER_TOLERANCE_S
-    tol = int(round(tol_s * sfreq))
+    tol = round(tol_s * sfreq)
     first = int(events[0, 0] - raw.first_samp)
     if len(events) >= 2:
         onset, end = first, int(events[1, 0] - raw.first_samp)
@@ -258,7 +258,7 @@ def find_stimulus(
                 f"cutLenSec={cut_len_s:g} s; {fix}"
             )
     elif cut_len_s:
-        n_stim = int(round(cut_len_s * sfreq))
+        n_stim = round(cut_len_s * sfreq)
         as_onset = first + n_stim <= raw.n_times + tol  # a stimulus fits after the trigger
         as_end = first - n_stim >= -tol  # ... or before it
         if as_onset and as_end and expected_onset_s is not None:
