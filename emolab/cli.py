@@ -7,12 +7,18 @@ Examples
     emolab book                               # execute notebooks (smoke profile) and build the book
     emolab book -p profile=full -p data_root=/data/deap
     emolab data verify /data/deap --dataset deap
+    emolab data verify-store ~/.cache/emolab/store/deap-0123456789abcdef
     emolab data synth --format deap --preset smoke --out /tmp/deap-synth --seed 0
+
+Exit codes: 0 success, 1 an expected failure (a bad input file, a damaged store, a folder that
+cannot be written: one line on stderr naming the file and the fix; ``--debug`` shows the
+traceback instead), 2 a usage error (argparse).
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 from pathlib import Path
 
@@ -53,6 +59,29 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_data_verify_store(args: argparse.Namespace) -> int:
+    from emolab.data.store import SegmentStore
+
+    store = SegmentStore(args.store, check=False)
+    problems = store.check(full=not args.quick)
+    subjects = store.subjects
+    print(f"segment store {store.path}: {len(subjects)} subject(s), "
+          + ("OK" if not problems else f"{len(problems)} problem(s)")
+          + (" (quick check: sizes, times and headers)" if args.quick else " (full check: checksums)"))  # fmt: skip
+    for p in problems:
+        print(f"  PROBLEM  {p}")
+    ok_subjects = sorted(set(subjects) - {p.subject for p in problems})
+    skipped = store.skipped(ok_subjects) if ok_subjects else None
+    if skipped is not None and len(skipped):
+        print(f"  skipped while building ({len(skipped)}):")
+        for row in skipped.itertuples():
+            print(f"    subject {row.subject}: {row.path}: {row.what}: {row.reason}")
+    if problems:
+        print("  fix: run build_store (or prepare_segments) again, which rebuilds those subjects, "
+              f"or delete {store.path}")
+    return 1 if problems else 0
+
+
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from emolab.data.synthetic import ensure_synthetic
 
@@ -64,6 +93,8 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emolab", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", default="INFO", help="log level (DEBUG, INFO, WARNING)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     book = sub.add_parser("book", help="execute the notebooks with papermill and build the book")
@@ -82,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("root", help="the dataset folder")
     verify.add_argument("--dataset", required=True, choices=["deap", "mahnob", "synthetic-deap", "synthetic-mahnob"])
     verify.set_defaults(func=_cmd_data_verify)
+    vstore = data_sub.add_parser("verify-store", help="check a segment store against what was "
+                                 "recorded when it was built (checksums of every file)")  # fmt: skip
+    vstore.add_argument("store", type=Path, help="the store folder (<cache>/store/<dataset>-<key>)")
+    vstore.add_argument("--quick", action="store_true",
+                        help="only sizes, modification times and .npy headers (what opening checks)")  # fmt: skip
+    vstore.set_defaults(func=_cmd_data_verify_store)
     synth = data_sub.add_parser("synth", help="generate the synthetic dataset (DEAP or MAHNOB-HCI format)")
     synth.add_argument("--format", default="deap", choices=["deap", "mahnob"], help="on-disk format")
     synth.add_argument("--preset", default="smoke", choices=["smoke", "deap"], help="sizes (deap = the real ones)")
@@ -92,10 +129,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a command may raise because of its inputs (not a bug): reported in one line, exit 1.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, pickle.UnpicklingError)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an expected error: its message (which names the file and the fix), with the
+    path and a fix added for bare operating-system errors."""
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = " ".join(str(msg).split())  # one line
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in msg:
+        msg = f"{exc.filename}: {msg}"
+    if isinstance(exc, OSError) and exc.strerror and msg.endswith(exc.strerror + f": '{exc.filename}'"):
+        msg = f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, PermissionError):
+        msg += "; check that you may write there, or choose another folder (e.g. --out)"
+    elif isinstance(exc, (NotADirectoryError, IsADirectoryError, FileExistsError)):
+        msg += "; choose another path"
+    elif type(exc) is OSError and exc.errno is not None:
+        msg += "; check the path and the free disk space"
+    return msg or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; expected errors become one line on stderr and exit code 1."""
     args = build_parser().parse_args(argv)
     set_log_level(args.verbose)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except EXPECTED_ERRORS as exc:
+        if args.debug:
+            raise
+        print(f"emolab: error: {error_line(exc)} (--debug shows the traceback)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("emolab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -132,7 +132,7 @@ def deap_mark(subject: int, experiment_id: int) -> float:
 
 def deap_labels(subject: int, experiment_id: int) -> np.ndarray:
     """Valence, arousal, dominance, liking of a fake trial (1-9, distinct per video)."""
-    v = 1 + (experiment_id + subject) % 9
+    v = 1 + (experiment_id + subject) % 8  # + 0.25 stays on the 1-9 scale
     a = 9 - (experiment_id * 2 + subject) % 9
     return np.array([v + 0.25, a, 5.0, 3.5])
 

@@ -20,6 +20,7 @@ video with the row of the same number would silently give each trial another tri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from emolab.data.channels import (
     DEAP_N_TRIALS,
     DEAP_SFREQ,
 )
-from emolab.data.record import Record
+from emolab.data.record import RATING_SCALE, Record, Skip, first_nonfinite
 from emolab.data.safe_pickle import load_numpy_pickle
 
 __all__ = [
@@ -59,6 +60,8 @@ DEAP_VIDEO_SUBJECTS: tuple[int, ...] = tuple(range(1, 23))
 RATINGS_CSV = Path("metadata_csv") / "participant_ratings.csv"
 _CSV_COLUMNS = ("Participant_id", "Trial", "Experiment_id")
 _CSV_RATINGS = {"Valence": "valence", "Arousal": "arousal", "Dominance": "dominance", "Liking": "liking"}
+#: What a DEAP data file is called; anything else in ``data_preprocessed_python/`` is left out.
+DAT_NAME = re.compile(r"s(\d{2})\.dat")
 
 
 class DeapFormatError(ValueError):
@@ -76,8 +79,13 @@ def deap_video_path(root: str | Path, subject: int, trial: int) -> Path:
     return Path(root) / "face_video" / f"s{s:02d}" / f"s{s:02d}_trial{t:02d}.avi"
 
 
-def list_deap_subjects(root: str | Path) -> list[int]:
-    """Subject numbers that have a ``data_preprocessed_python/sNN.dat`` under ``root``."""
+def list_deap_subjects(root: str | Path, *, skips: list[Skip] | None = None) -> list[int]:
+    """Subject numbers that have a ``data_preprocessed_python/sNN.dat`` under ``root``.
+
+    Only names matching ``sNN.dat`` exactly (two digits) count.  Other ``*.dat`` files there
+    (``s1.dat``, ``s01 (1).dat``, ``s01.dat.dat``) are left out with a warning and, when ``skips``
+    is given, a :class:`~emolab.data.record.Skip` appended to it.
+    """
     folder = Path(root) / "data_preprocessed_python"
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -85,9 +93,16 @@ def list_deap_subjects(root: str | Path) -> list[int]:
             "data_preprocessed_python/, metadata_csv/ and face_video/ (see data_manifest.yaml)"
         )
     subjects = []
-    for p in sorted(folder.glob("s*.dat")):
-        if p.stem[1:].isdigit():
-            subjects.append(int(p.stem[1:]))
+    for p in sorted(folder.glob("*.dat")):
+        m = DAT_NAME.fullmatch(p.name)
+        if m:
+            subjects.append(int(m.group(1)))
+            continue
+        skip = Skip(p, "file", "its name is not sNN.dat (two digits, e.g. s01.dat); rename it "
+                    "to be read")  # fmt: skip
+        logger.warning("%s", skip)
+        if skips is not None:
+            skips.append(skip)
     return sorted(subjects)
 
 
@@ -143,9 +158,31 @@ def load_deap_dat(path: str | Path, *, strict: bool = False) -> tuple[np.ndarray
             f"{path}: 'data' has shape {data.shape}, DEAP's preprocessed files have "
             f"({DEAP_N_TRIALS}, {len(DEAP_CH_NAMES)}, {DEAP_N_SAMPLES})"
         )
-    if not np.isfinite(labels).all():
-        raise DeapFormatError(f"{path}: 'labels' contains NaN or infinite values")
+    for row in range(data.shape[0]):  # one trial at a time: no (40, 40, 8064) boolean copy
+        bad = first_nonfinite(data[row])
+        if bad is not None:
+            ch, sample, count = bad
+            raise DeapFormatError(
+                f"{path}: 'data' trial row {row} (Experiment_id {row + 1}), channel "
+                f"{DEAP_CH_NAMES[ch]} (index {ch}) has a non-finite value ({data[row, ch, sample]}) "
+                f"at sample {sample} ({count} in this trial); copy the file again from the "
+                "dataset archive (data_preprocessed_python.zip)"
+            )
+    lo, hi = RATING_SCALE
+    bad_labels = ~((labels >= lo) & (labels <= hi))  # NaN is bad too
+    if bad_labels.any():
+        row, col = (int(i) for i in np.argwhere(bad_labels)[0])
+        raise DeapFormatError(
+            f"{path}: 'labels' row {row} (Experiment_id {row + 1}), {DEAP_LABEL_NAMES[col]} = "
+            f"{labels[row, col]} is not on DEAP's {lo:g}-{hi:g} scale ({int(bad_labels.sum())} "
+            "such value(s)); copy the file again from the dataset archive"
+        )
     return data, labels
+
+
+def _cell(value) -> str:
+    """A csv cell for a message: strings quoted, numbers as written."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def read_participant_ratings(root: str | Path) -> pd.DataFrame:
@@ -163,22 +200,63 @@ def read_participant_ratings(root: str | Path) -> pd.DataFrame:
             f"{path}: not found; it maps presentation order (Trial) to video id (Experiment_id) "
             "and comes with DEAP's metadata (metadata_csv.zip)"
         )
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DeapFormatError(f"{path}: not a readable CSV ({type(exc).__name__}: {exc}); "
+                              "copy it again from DEAP's metadata_csv.zip") from None  # fmt: skip
     missing = [c for c in _CSV_COLUMNS if c not in table.columns]
     if missing:
         raise DeapFormatError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
     for c in _CSV_COLUMNS:
         if table[c].isna().any():
-            raise DeapFormatError(f"{path}: column {c} has empty cells")
-        table[c] = table[c].astype(int)
+            line = int(np.flatnonzero(table[c].isna().to_numpy())[0]) + 2  # header is line 1
+            raise DeapFormatError(f"{path}: column {c} has empty cells (first on line {line}); "
+                                  "every row needs Participant_id, Trial and Experiment_id")  # fmt: skip
+        values = pd.to_numeric(table[c], errors="coerce")
+        bad = values.isna() | (values != values.round()) | (values < 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DeapFormatError(
+                f"{path}: column {c}, line {i + 2}: {_cell(table[c].iloc[i])} is not a positive whole "
+                f"number ({int(bad.sum())} such cell(s)); fix the cell or copy the file again "
+                "from DEAP's metadata_csv.zip"
+            )
+        table[c] = values.astype(int)
+    lo, hi = RATING_SCALE
+    for c in _CSV_RATINGS:
+        if c not in table.columns:
+            continue
+        values = pd.to_numeric(table[c], errors="coerce")
+        bad = (values.isna() & table[c].notna()) | (values < lo) | (values > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DeapFormatError(
+                f"{path}: column {c}, line {i + 2}: {_cell(table[c].iloc[i])} is not a rating on the "
+                f"{lo:g}-{hi:g} scale ({int(bad.sum())} such cell(s)); fix the cell or copy the "
+                "file again from DEAP's metadata_csv.zip"
+            )
+        table[c] = values
+    for c in ("Start_time", "Familiarity"):
+        if c not in table.columns:
+            continue
+        values = pd.to_numeric(table[c], errors="coerce")
+        bad = values.isna() & table[c].notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DeapFormatError(f"{path}: column {c}, line {i + 2}: {_cell(table[c].iloc[i])} is not "
+                                  "a number; fix the cell or copy the file again")  # fmt: skip
+        table[c] = values
     dup = table.duplicated(["Participant_id", "Experiment_id"]) | table.duplicated(
         ["Participant_id", "Trial"]
     )
     if dup.any():
-        first = table[dup].iloc[0]
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        first = table.iloc[i]
         raise DeapFormatError(
-            f"{path}: participant {first.Participant_id} has Trial {first.Trial} or "
-            f"Experiment_id {first.Experiment_id} twice"
+            f"{path}: participant {int(first.Participant_id)} has Trial {int(first.Trial)} or "
+            f"Experiment_id {int(first.Experiment_id)} twice (line {i + 2}); each participant "
+            "needs one row per trial - fix the file or copy it again from DEAP's metadata_csv.zip"
         )
     return table
 
@@ -198,7 +276,17 @@ def _subject_mapping(table: pd.DataFrame, subject: int, n_trials: int, csv: Path
     if extra:
         logger.warning("%s: participant %d has rows for Experiment_id %s beyond the %d trials of "
                        "the .dat; ignored", csv, subject, extra, n_trials)  # fmt: skip
-    return rows.loc[wanted]
+    rows = rows.loc[wanted]
+    trials = sorted(int(t) for t in rows["Trial"])
+    if trials != list(range(1, n_trials + 1)):
+        off = sorted(set(trials) ^ set(range(1, n_trials + 1)))
+        raise DeapFormatError(
+            f"{csv}: column Trial of participant {subject} is not a permutation of 1..{n_trials} "
+            f"(values not matching: {off[:10]}); each trial's face video is found through it, so "
+            "a shifted or renumbered column would pair videos with the wrong trials - fix the "
+            "column or copy the file again from DEAP's metadata_csv.zip"
+        )
+    return rows
 
 
 def _check_ratings(labels: np.ndarray, rows: pd.DataFrame, subject: int, csv: Path) -> None:
@@ -222,9 +310,17 @@ def read_deap(
     subjects: Iterable[int] | None = None,
     *,
     check_videos: bool = False,
+    skips: list[Skip] | None = None,
     verbose: bool | str | int | None = None,
 ) -> Iterator[Record]:
     """Yield one :class:`~emolab.data.record.Record` per DEAP trial, in presentation order.
+
+    What is checked before a record is yielded (each failure a :class:`DeapFormatError` naming the
+    file and the column, trial or channel): the ``.dat`` is a safe NumPy pickle of the documented
+    shapes with only finite samples and 1-9 labels; every subject read in one call has the same
+    trial length; the csv's id columns are whole numbers, its ratings numbers on the 1-9 scale, and
+    per participant ``Experiment_id`` covers the ``.dat`` rows and ``Trial`` is a permutation of
+    1..n; each record passes :meth:`~emolab.data.record.Record.validate`.
 
     Parameters
     ----------
@@ -237,6 +333,9 @@ def read_deap(
     check_videos : bool
         Open every paired face video with OpenCV and raise :class:`~emolab.data._video.VideoError`
         naming the file if it cannot be decoded (default ``False``: only its existence is checked).
+    skips : list or None
+        When given, every :class:`~emolab.data.record.Skip` (a badly named ``.dat``, a missing
+        face video) is appended to it as well as logged.
     verbose : bool, str, int or None
         Log level for this call (``None`` keeps emolab's current level).
 
@@ -254,7 +353,7 @@ def read_deap(
     """
     root = Path(root)
     with use_log_level(verbose):
-        available = list_deap_subjects(root)
+        available = list_deap_subjects(root, skips=skips)
         if subjects is None:
             wanted = available
             if not wanted:
@@ -268,9 +367,18 @@ def read_deap(
         table = read_participant_ratings(root)
         csv = root / RATINGS_CSV
         n_base = int(round(DEAP_BASELINE_S * DEAP_SFREQ))
+        first: tuple[Path, int] | None = None  # (file, trial length) of the first subject read
         for s in wanted:
             dat = deap_dat_path(root, s)
             data, labels = load_deap_dat(dat)
+            if first is None:
+                first = (dat, data.shape[2])
+            elif data.shape[2] != first[1]:
+                raise DeapFormatError(
+                    f"{dat}: trials of {data.shape[2]} samples, but {first[0]} has {first[1]}; "
+                    f"every DEAP subject has trials of the same length ({DEAP_N_SAMPLES}) - copy "
+                    "the odd file again from the dataset archive"
+                )
             rows = _subject_mapping(table, s, data.shape[0], csv)
             _check_ratings(labels, rows, s, csv)
             video_dir = root / "face_video" / f"s{s:02d}"
@@ -287,6 +395,10 @@ def read_deap(
             if has_videos and missing:
                 logger.warning("subject %d: no face video for trial(s) %s in %s; those records "
                                "have video_path=None", s, missing, video_dir)  # fmt: skip
+                if skips is not None:
+                    skips.extend(Skip(deap_video_path(root, s, t), f"face video of subject {s}, "
+                                      f"trial {t}", "file missing; the trial is read without "
+                                      "its face") for t in missing)  # fmt: skip
             for _, row in by_trial.iterrows():
                 e, t = int(row["Experiment_id"]), int(row["Trial"])
                 video = videos[t]
@@ -311,7 +423,7 @@ def read_deap(
                     video_path=video,
                     source=dat,
                     video_offset_s=0.0,
-                    extra=extra,
-                )
+                    extra={**extra, "inputs": [csv]},
+                ).validate()
             logger.debug("subject %d: %d trials from %s", s, data.shape[0], dat)
 

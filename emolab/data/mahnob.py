@@ -36,7 +36,7 @@ from emolab.data.channels import (
     MAHNOB_SFREQ,
     MAHNOB_STIM_CHANNEL,
 )
-from emolab.data.record import Record
+from emolab.data.record import Record, RecordError, Skip, check_rating
 
 __all__ = [
     "MAHNOB_RATING_ATTRS",
@@ -61,6 +61,8 @@ MAHNOB_RATING_ATTRS: dict[str, str] = {
 # Biosemi writes its own status bits (CMS in range, battery, ...) above bit 15 of the Status
 # channel; the experiment's triggers are in the low 16 bits.
 _TRIGGER_MASK = 0xFFFF
+# How far (seconds) the trigger times may stray from what session.xml says (cutLenSec).
+TRIGGER_TOLERANCE_S = 2.0
 # MNE scales EDF/BDF physical values to volts for these units; we undo it (Records keep file units).
 _MNE_UNIT_SCALE = {"\u03bcV": 1e-6, "\u00b5V": 1e-6, "\x83\xcaV": 1e-6, "uV": 1e-6, "mV": 1e-3}
 
@@ -82,13 +84,20 @@ class SessionInfo:
     tracks: list[dict[str, str]] = field(default_factory=list)
 
 
-def _float_or_none(text: str | None) -> float | None:
+def _attr_float(attrs: dict[str, str], name: str, path: Path) -> float | None:
+    """A numeric attribute of session.xml: ``None`` when absent or empty, an error when it is
+    present but not a finite number (a typo must not read as "no value")."""
+    text = attrs.get(name)
     if text is None or str(text).strip() == "":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        return None
+        value = float("nan")
+    if not np.isfinite(value):
+        raise MahnobFormatError(f"{path}: attribute {name}={text!r} is not a number; fix it or "
+                                "copy session.xml again from the dataset archive")  # fmt: skip
+    return value
 
 
 def read_session_xml(path: str | Path) -> SessionInfo:
@@ -97,7 +106,9 @@ def read_session_xml(path: str | Path) -> SessionInfo:
     Raises
     ------
     MahnobFormatError
-        The XML is malformed, has no ``<session>`` root, or no ``<subject id=…>`` child.
+        The XML is malformed, has no ``<session>`` root, or no ``<subject id=…>`` child; a felt
+        rating (``feltVlnc``, ``feltArsl``, ``feltCtrl``, ``feltPred``) is present but not a
+        number on the 1-9 scale, or ``feltEmo`` is present but not a number.
     """
     path = Path(path)
     if not path.is_file():
@@ -120,8 +131,13 @@ def read_session_xml(path: str | Path) -> SessionInfo:
         ) from None
     ratings: dict[str, float] | None = {}
     for attr, key in MAHNOB_RATING_ATTRS.items():
-        value = _float_or_none(attrs.get(attr))
+        value = _attr_float(attrs, attr, path)
         if value is not None:
+            if key != "emotion":
+                try:
+                    check_rating(value, name=attr, where=str(path))
+                except RecordError as exc:
+                    raise MahnobFormatError(str(exc)) from None
             ratings[key] = value
     if "valence" not in ratings or "arousal" not in ratings:
         ratings = None
@@ -172,8 +188,9 @@ def _find_bdf(info: SessionInfo) -> Path:
     return bdfs[0]
 
 
-def _find_video(info: SessionInfo) -> Path | None:
-    """The frontal colour camera video ('C1 trigger'); ``None`` (logged) when absent or ambiguous."""
+def _find_video(info: SessionInfo, skips: list[Skip] | None = None) -> Path | None:
+    """The frontal colour camera video ('C1 trigger'); ``None`` (logged, and a
+    :class:`~emolab.data.record.Skip` appended to ``skips``) when absent or ambiguous."""
     found = _track_file(info, kind="video", suffix=".avi")
     if found:
         return found
@@ -183,24 +200,38 @@ def _find_video(info: SessionInfo) -> Path | None:
         return c1[0]
     if len(avis) == 1:
         return avis[0]
+    what = f"face video of session {info.session_id}"
     if not avis:
         logger.warning("session %d: no .avi in %s; video_path=None", info.session_id, info.path.parent)
+        skip = Skip(info.path.parent, what, "no .avi in the session folder; read without its face")
     else:
         logger.warning("session %d: cannot tell the face video among %s; video_path=None",
                        info.session_id, [p.name for p in avis])  # fmt: skip
+        skip = Skip(info.path.parent, what, f"cannot tell the face video among "
+                    f"{[p.name for p in avis]}; keep only the 'C1 trigger' one")  # fmt: skip
+    if skips is not None:
+        skips.append(skip)
     return None
 
 
-def find_stimulus(raw, *, bdf: Path, cut_len_s: float | None = None) -> tuple[int, int]:
+def find_stimulus(
+    raw, *, bdf: Path, cut_len_s: float | None = None, expected_onset_s: float | None = None
+) -> tuple[int, int]:
     """Stimulus onset and end (sample indices) from the Status channel of a MAHNOB BDF.
 
-    The first trigger event is the onset, the second the end; when only one event exists the end
-    is ``onset + cut_len_s`` (``cutLenSec`` of session.xml).
+    The first trigger event is the onset, the second the end; their distance must match
+    ``cut_len_s`` (``cutLenSec`` of session.xml) within ``max(2 s, 5 %)`` when it is known.
+    When only one event exists it may be the onset or the end: it is read as the onset only if a
+    stimulus of ``cut_len_s`` fits after it in the recording, as the end only if one fits before
+    it; when both fit, ``expected_onset_s`` (``vidBeginSmp / vidRate``; the session video covers
+    the whole recording) must be within the tolerance of one reading, else the session is refused
+    rather than guessed.
 
     Raises
     ------
     MahnobFormatError
-        No ``Status`` channel, no trigger event, or no way to know where the stimulus ends.
+        No ``Status`` channel, no trigger event, triggers that disagree with ``cut_len_s``, or a
+        single trigger whose meaning cannot be told (each names the BDF).
     """
     import mne
 
@@ -213,11 +244,40 @@ def find_stimulus(raw, *, bdf: Path, cut_len_s: float | None = None) -> tuple[in
                              mask=_TRIGGER_MASK, mask_type="and", verbose="ERROR")  # fmt: skip
     if len(events) == 0:
         raise MahnobFormatError(f"{bdf}: the Status channel has no trigger event; cannot find the stimulus")
-    onset = int(events[0, 0] - raw.first_samp)
+    sfreq = float(raw.info["sfreq"])
+    fix = "check the BDF against the original download, or leave this session out (sessions=[...])"
+    tol_s = max(TRIGGER_TOLERANCE_S, 0.05 * cut_len_s) if cut_len_s else TRIGGER_TOLERANCE_S
+    tol = round(tol_s * sfreq)
+    first = int(events[0, 0] - raw.first_samp)
     if len(events) >= 2:
-        end = int(events[1, 0] - raw.first_samp)
+        onset, end = first, int(events[1, 0] - raw.first_samp)
+        if cut_len_s and abs((end - onset) / sfreq - cut_len_s) > tol_s:
+            raise MahnobFormatError(
+                f"{bdf}: the first two Status triggers (samples {onset} and {end}) are "
+                f"{(end - onset) / sfreq:.2f} s apart, but session.xml says the stimulus lasts "
+                f"cutLenSec={cut_len_s:g} s; {fix}"
+            )
     elif cut_len_s:
-        end = onset + int(round(cut_len_s * raw.info["sfreq"]))
+        n_stim = round(cut_len_s * sfreq)
+        as_onset = first + n_stim <= raw.n_times + tol  # a stimulus fits after the trigger
+        as_end = first - n_stim >= -tol  # ... or before it
+        if as_onset and as_end and expected_onset_s is not None:
+            expected = expected_onset_s * sfreq
+            near_onset = abs(first - expected) <= tol
+            near_end = abs(first - n_stim - expected) <= tol
+            if near_onset != near_end:
+                as_onset, as_end = near_onset, near_end
+        if as_onset == as_end:
+            why = ("it could be either" if as_onset else "neither fits in the "
+                   f"{raw.n_times / sfreq:.1f} s recording")  # fmt: skip
+            raise MahnobFormatError(
+                f"{bdf}: only one Status trigger (sample {first}, {first / sfreq:.2f} s) and it "
+                f"cannot be told whether it is the stimulus onset or end ({why}, for a "
+                f"cutLenSec={cut_len_s:g} s stimulus); {fix}"
+            )
+        onset, end = (first, first + n_stim) if as_onset else (max(first - n_stim, 0), first)
+        logger.info("%s: one Status trigger, read as the stimulus %s", bdf,
+                    "onset" if as_onset else "end")  # fmt: skip
     else:
         raise MahnobFormatError(f"{bdf}: one trigger event and no cutLenSec; stimulus end unknown")
     end = min(end, raw.n_times)
@@ -226,10 +286,49 @@ def find_stimulus(raw, *, bdf: Path, cut_len_s: float | None = None) -> tuple[in
     return onset, end
 
 
+def check_bdf_length(bdf: Path) -> None:
+    """Compare a BDF's size with what its header announces (EDF/BDF fixed header: header bytes
+    at offset 184, number of data records at 236, number of signals at 252, samples per record
+    of each signal after the per-signal fields; 3 bytes per sample).
+
+    Raises
+    ------
+    MahnobFormatError
+        The file is shorter than its header says (truncated copy) or its header is unreadable;
+        a longer file is only logged (MNE reads the announced records).
+    """
+    size = bdf.stat().st_size
+    with open(bdf, "rb") as f:
+        head = f.read(256)
+        try:
+            n_header = int(head[184:192])
+            n_records = int(head[236:244])
+            ns = int(head[252:256])
+            f.seek(256 + ns * 216)
+            per_record = sum(int(f.read(8)) for _ in range(ns))
+        except ValueError:
+            raise MahnobFormatError(f"{bdf}: the BDF header is not readable (not a BDF, or "
+                                    "truncated); copy the file again") from None  # fmt: skip
+    if n_records < 0:  # -1: "unknown", allowed while recording; MNE infers it from the size
+        logger.warning("%s: the header gives no number of data records; inferred from the size", bdf)
+        return
+    expected = n_header + n_records * per_record * 3
+    if size < expected:
+        raise MahnobFormatError(
+            f"{bdf}: truncated: the header announces {n_records} data records ({expected} bytes) "
+            f"but the file has {size} bytes; copy it again from the dataset archive"
+        )
+    if size > expected:
+        logger.warning("%s: %d bytes after the %d data records the header announces; ignored",
+                       bdf, size - expected, n_records)  # fmt: skip
+
+
 def _read_bdf(bdf: Path):
-    """Read a BDF with MNE (``mne.io.Raw``, preloaded); any failure names the file."""
+    """Read a BDF with MNE (``mne.io.Raw``, preloaded) after :func:`check_bdf_length`; any
+    failure names the file."""
     import mne
 
+    check_bdf_length(bdf)
     try:
         raw = mne.io.read_raw_bdf(bdf, preload=True, verbose="ERROR")
     except Exception as exc:  # MNE raises several types for broken headers
@@ -243,9 +342,16 @@ def read_mahnob(
     *,
     baseline_s: float = 30.0,
     check_videos: bool = False,
+    skips: list[Skip] | None = None,
     verbose: bool | str | int | None = None,
 ) -> Iterator[Record]:
     """Yield one :class:`~emolab.data.record.Record` per rated MAHNOB-HCI stimulus session.
+
+    What is checked before a record is yielded (each failure a :class:`MahnobFormatError` naming
+    the file, and the attribute or channel): session.xml is well-formed with numeric felt ratings
+    on the 1-9 scale; the BDF is as long as its header says, has every MAHNOB channel and a Status
+    channel whose triggers agree with ``cutLenSec`` (:func:`find_stimulus`); each record passes
+    :meth:`~emolab.data.record.Record.validate` (finite samples: the channel is named).
 
     Parameters
     ----------
@@ -260,6 +366,9 @@ def read_mahnob(
         recordings hold; fewer when fewer are available).  Ours, not a paper's.
     check_videos : bool
         Open each session video with OpenCV; an unreadable one raises naming the file.
+    skips : list or None
+        When given, every :class:`~emolab.data.record.Skip` (an unrated session, a session without
+        a face video) is appended to it as well as logged.
     verbose : bool, str, int or None
         Log level for this call.
 
@@ -292,6 +401,10 @@ def read_mahnob(
             if skipped:
                 logger.info("skipping %d session(s) without felt ratings (isStim=0 or no "
                             "feltVlnc/feltArsl): %s", len(skipped), skipped)  # fmt: skip
+                if skips is not None:
+                    skips.extend(Skip(infos[sid].path, f"session {sid}", "no felt valence/arousal "
+                                      f"(isStim={infos[sid].attrs.get('isStim')!r})")
+                                 for sid in skipped)  # fmt: skip
         else:
             wanted = [int(s) for s in sessions]
             for sid in wanted:
@@ -313,7 +426,12 @@ def read_mahnob(
             sfreq = float(raw.info["sfreq"])
             if sfreq != MAHNOB_SFREQ:
                 logger.warning("%s: sampled at %g Hz (MAHNOB-HCI: %g Hz)", bdf, sfreq, MAHNOB_SFREQ)
-            onset, end = find_stimulus(raw, bdf=bdf, cut_len_s=_float_or_none(info.attrs.get("cutLenSec")))
+            vid_rate = _attr_float(info.attrs, "vidRate", info.path)
+            vid_begin = _attr_float(info.attrs, "vidBeginSmp", info.path)
+            onset, end = find_stimulus(
+                raw, bdf=bdf, cut_len_s=_attr_float(info.attrs, "cutLenSec", info.path),
+                expected_onset_s=vid_begin / vid_rate if vid_rate and vid_begin is not None else None,
+            )  # fmt: skip
             by_lower = {name.lower(): name for name in raw.ch_names}
             missing = [n for n in MAHNOB_CH_NAMES if n.lower() not in by_lower]
             if missing:
@@ -331,11 +449,9 @@ def read_mahnob(
             orig = getattr(raw, "_orig_units", {}) or {}
             scale = np.array([_MNE_UNIT_SCALE.get(orig.get(p, ""), 1.0) for p in picks])
             signals = (data / scale[:, None]).astype(np.float32)
-            video = _find_video(info)
+            video = _find_video(info, skips)
             if video is not None and check_videos:
                 probe_video(video)
-            vid_rate = _float_or_none(info.attrs.get("vidRate"))
-            vid_begin = _float_or_none(info.attrs.get("vidBeginSmp"))
             if vid_rate and vid_begin is not None:
                 offset, offset_from = vid_begin / vid_rate, "vidBeginSmp"
             else:
@@ -360,5 +476,6 @@ def read_mahnob(
                     "cut_nr": info.attrs.get("cutNr"),
                     "media_file": info.attrs.get("mediaFile"),
                     "session_xml": info.path,
+                    "inputs": [info.path],
                 },
-            )
+            ).validate()

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from emolab._logging import logger, use_log_level
 from emolab.data._video import VideoError, probe_video
+from emolab.data.record import Skip
 
 __all__ = ["MANIFEST_PATH", "VerifyReport", "dataset_entry", "load_manifest", "verify_dataset"]
 
@@ -77,6 +78,9 @@ class VerifyReport:
         Face videos the layout leads to expect but that are absent (DEAP: per subject and
         presentation trial; MAHNOB: the session folder without a ``C1 trigger`` video).  Real
         DEAP lacks a few; they are listed, not counted as problems unless the total is off.
+    skipped : list of Skip
+        What the readers would go on without, and why (a badly named file, an unrated session):
+        the same :class:`~emolab.data.record.Skip` they log and record.
     notes : list of str
         Counts and harmless observations.
     """
@@ -85,6 +89,7 @@ class VerifyReport:
     root: Path
     problems: list[str] = field(default_factory=list)
     missing_videos: list[Path] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -102,6 +107,9 @@ class VerifyReport:
         if self.missing_videos:
             lines.append(f"  missing face videos ({len(self.missing_videos)}):")
             lines += [f"    {_rel(p, self.root)}" for p in self.missing_videos]
+        if self.skipped:
+            lines.append(f"  skipped by the readers ({len(self.skipped)}):")
+            lines += [f"    {_rel(k.path, self.root)}: {k.what}: {k.reason}" for k in self.skipped]
         for n in self.notes:
             lines.append(f"  note     {n}")
         return "\n".join(lines)
@@ -183,7 +191,7 @@ def _verify_deap(root: Path, entry: dict, report: VerifyReport, *, check_videos:
     real = dataset_entry_is_real(entry)
     sig, vid, rat = layout["signals"], layout["face_video"], layout["ratings"]
     try:
-        present = list_deap_subjects(root)
+        present = list_deap_subjects(root, skips=report.skipped)
     except FileNotFoundError as exc:
         report.problems.append(str(exc))
         return
@@ -212,6 +220,7 @@ def _verify_deap(root: Path, entry: dict, report: VerifyReport, *, check_videos:
     else:
         video_subjects = {s for s in present if (root / "face_video" / f"s{s:02d}").is_dir()}
     n_videos = n_trials_total = 0
+    first_len: tuple[Path, int] | None = None
     for s in tqdm(present, desc="verify DEAP subjects", disable=len(present) < 4):
         dat = deap_dat_path(root, s)
         try:
@@ -219,6 +228,11 @@ def _verify_deap(root: Path, entry: dict, report: VerifyReport, *, check_videos:
         except (DeapFormatError, pickle.UnpicklingError, OSError) as exc:
             report.problems.append(str(exc))
             continue
+        if first_len is None:
+            first_len = (dat, data.shape[2])
+        elif data.shape[2] != first_len[1]:
+            report.problems.append(f"{dat}: trials of {data.shape[2]} samples, but {first_len[0]} "
+                                   f"has {first_len[1]}; every subject has the same trial length")  # fmt: skip
         n_trials = data.shape[0]
         n_trials_total += n_trials
         del data
@@ -268,8 +282,11 @@ def _verify_mahnob(root: Path, entry: dict, report: VerifyReport, *, check_video
     from emolab.data.channels import MAHNOB_CH_NAMES, MAHNOB_STIM_CHANNEL
     from emolab.data.mahnob import (
         MahnobFormatError,
+        _attr_float,
         _find_bdf,
         _find_video,
+        check_bdf_length,
+        find_stimulus,
         list_mahnob_sessions,
         read_session_xml,
     )
@@ -290,17 +307,28 @@ def _verify_mahnob(root: Path, entry: dict, report: VerifyReport, *, check_video
         except (MahnobFormatError, OSError) as exc:
             report.problems.append(str(exc))
             continue
-        if not (info.is_stim and info.ratings is not None):
-            continue  # neutral clips: no ratings, not read
+        if not (info.is_stim and info.ratings is not None):  # neutral clips: no ratings, not read
+            report.skipped.append(Skip(xml, f"session {sid}", "no felt valence/arousal "
+                                       f"(isStim={info.attrs.get('isStim')!r})"))  # fmt: skip
+            continue
         n_rated += 1
+        bdf = None
         try:
             bdf = _find_bdf(info)
+            check_bdf_length(bdf)
             raw = mne.io.read_raw_bdf(bdf, preload=False, verbose="ERROR")
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, MahnobFormatError) as exc:
             report.problems.append(str(exc))
         except Exception as exc:  # MNE raises several types for broken headers
             report.problems.append(f"{bdf}: cannot read this BDF ({type(exc).__name__}: {exc})")
         else:
+            if MAHNOB_STIM_CHANNEL in raw.ch_names:
+                try:
+                    rate, begin = (_attr_float(info.attrs, a, xml) for a in ("vidRate", "vidBeginSmp"))
+                    find_stimulus(raw, bdf=bdf, cut_len_s=_attr_float(info.attrs, "cutLenSec", xml),
+                                  expected_onset_s=begin / rate if rate and begin is not None else None)
+                except MahnobFormatError as exc:
+                    report.problems.append(str(exc))
             names = {n.lower() for n in raw.ch_names}
             if MAHNOB_STIM_CHANNEL not in raw.ch_names:
                 report.problems.append(f"{bdf}: no '{MAHNOB_STIM_CHANNEL}' channel")

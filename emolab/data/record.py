@@ -1,4 +1,5 @@
-"""The record type every dataset reader yields: one trial of one subject."""
+"""The record type every dataset reader yields (one trial of one subject), the checks every record
+passes before it reaches the segment store, and :class:`Skip`, what a reader left out and why."""
 
 from __future__ import annotations
 
@@ -6,6 +7,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+#: The self-assessment scale of DEAP and MAHNOB-HCI (SAM ratings, 1-9).
+RATING_SCALE: tuple[float, float] = (1.0, 9.0)
+#: Ratings that are on :data:`RATING_SCALE` (MAHNOB's ``emotion`` is a category code, not a rating).
+SCALED_RATINGS: tuple[str, ...] = ("valence", "arousal", "dominance", "liking", "predictability")
+
+
+class RecordError(ValueError):
+    """A record whose content cannot be right: non-finite samples, a rating off the 1-9 scale.
+
+    The message names the file, the trial and the channel or rating, and says how to fix it.
+    """
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Something a reader or a store build went on without, and why (logged and recorded).
+
+    Attributes
+    ----------
+    path : Path
+        The file (or folder) concerned.
+    what : str
+        What was left out, e.g. ``"face video of subject 2, trial 3"`` or ``"session 11"``.
+    reason : str
+        Why, in a few words, with the fix when there is one.
+    """
+
+    path: Path
+    what: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what} skipped: {self.reason}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "what": self.what, "reason": self.reason}
+
+
+def first_nonfinite(signals: np.ndarray) -> tuple[int, int, int] | None:
+    """``(channel, sample, count)`` of the first non-finite value of a (C, N) array, or ``None``."""
+    bad = ~np.isfinite(signals)
+    if not bad.any():
+        return None
+    ch, sample = np.argwhere(bad)[0]
+    return int(ch), int(sample), int(bad.sum())
+
+
+def check_rating(value, *, name: str, where: str) -> float:
+    """``value`` as a float on the 1-9 scale, or :class:`RecordError` naming ``where`` and ``name``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"{where}: rating {name}={value!r} is not a number; fix the value "
+                          "(DEAP and MAHNOB-HCI ratings are numbers on the 1-9 scale)") from None  # fmt: skip
+    lo, hi = RATING_SCALE
+    if not (lo <= x <= hi):  # also False for NaN
+        raise RecordError(f"{where}: rating {name}={value!r} is outside the {lo:g}-{hi:g} scale; "
+                          "fix the value or leave this trial out")  # fmt: skip
+    return x
 
 
 @dataclass
@@ -67,6 +128,59 @@ class Record:
             )
         if len(self.ch_types) != len(self.ch_names):
             raise ValueError("ch_types and ch_names must have the same length")
+
+    @property
+    def where(self) -> str:
+        """``"<source>: subject S, trial T"`` for messages."""
+        return (f"{self.source or self.dataset}: subject {self.subject}, trial {self.trial} "
+                f"(experiment_id {self.experiment_id})")  # fmt: skip
+
+    def validate(self) -> Record:
+        """Check what no reader may hand on and return ``self``.
+
+        Checked: ``signals`` is a floating-point (C, N) array with only finite values, ``N`` is
+        more than ``baseline_samples``, ``sfreq`` is positive and finite, ``valence`` and
+        ``arousal`` are present, and every rating of :data:`SCALED_RATINGS` is on the 1-9 scale.
+
+        Raises
+        ------
+        RecordError
+            Naming the file, the subject and trial, and the channel (name and index, first bad
+            sample) or the rating.
+        """
+        if not np.issubdtype(self.signals.dtype, np.floating):
+            raise RecordError(f"{self.where}: signals have dtype {self.signals.dtype}, expected floats")
+        bad = first_nonfinite(self.signals)
+        if bad is not None:
+            ch, sample, count = bad
+            raise RecordError(
+                f"{self.where}: channel {self.ch_names[ch]} (index {ch}) has a non-finite value "
+                f"({self.signals[ch, sample]}) at sample {sample} ({count} non-finite value(s) in "
+                "this trial); copy the file again from the dataset archive, or leave this "
+                "subject out"
+            )
+        if not (np.isfinite(self.sfreq) and self.sfreq > 0):
+            raise RecordError(f"{self.where}: sampling frequency {self.sfreq} is not a positive number")
+        if not 0 <= self.baseline_samples < self.n_samples:
+            raise RecordError(f"{self.where}: {self.n_samples} samples, not more than the "
+                              f"{self.baseline_samples} baseline samples")  # fmt: skip
+        for name in ("valence", "arousal"):
+            if name not in self.ratings:
+                raise RecordError(f"{self.where}: no {name} rating; the reader must only yield rated trials")
+        for name, value in self.ratings.items():
+            if name in SCALED_RATINGS:
+                check_rating(value, name=name, where=self.where)
+        return self
+
+    def input_files(self) -> list[Path]:
+        """The files this record was read from: ``source``, ``video_path`` and any files the reader
+        listed in ``extra["inputs"]`` (e.g. DEAP's ratings csv, MAHNOB's session.xml)."""
+        paths = [self.source, self.video_path, *self.extra.get("inputs", ())]
+        out: list[Path] = []
+        for p in paths:
+            if p is not None and Path(p) not in out:
+                out.append(Path(p))
+        return out
 
     @property
     def n_samples(self) -> int:

@@ -15,6 +15,8 @@ and writes, per subject,
     one row per segment: subject, trial, experiment_id, segment, onset_s, has_face and ratings.
 ``<store>/sNN/trials.csv``
     one row per trial: windows, the preprocessing steps taken, face detection figures.
+``<store>/sNN/integrity.json``
+    what the subject was built from and what was written (see :class:`SegmentStore`).
 
 Why ``.npy``: a subject's segments are one fixed-shape array, which ``.npy`` stores as a header plus
 the raw bytes, so :func:`numpy.load` with ``mmap_mode="r"`` maps the file instead of reading it —
@@ -27,8 +29,14 @@ reader (dataset, data folder, reader function), :class:`~emolab.preprocess.physi
 the face configuration and the modalities built.  Changing any field gives a new folder, so a cache
 built with other settings is never silently reused (TorchEEG reuses an existing ``io_path``
 whatever its parameters).  The subject list is deliberately *not* part of the key: asking for more
-subjects later fills the same store in.  The key cannot see files edited in place inside the data
-folder; delete the store (:func:`emolab.cache_dir` ``/store``) after doing that.
+subjects later fills the same store in.
+
+Why ``integrity.json``: the key cannot see files edited in place inside the data folder, nor bytes
+damaged inside the store.  Each subject folder records the size and modification time of every
+input file and the size and SHA-256 of every file written; :class:`SegmentStore` checks the cheap
+part (sizes, times, ``.npy`` headers) whenever it is opened and the checksums on request
+(``verify=True``, ``emolab data verify-store``), and refuses a store that does not match;
+:func:`build_store` rebuilds such subjects instead.
 
 Why atomic: each subject is written into a hidden temporary folder that is renamed to ``sNN`` only
 when every file is complete (a rename is atomic on one file system).  A process killed mid-subject
@@ -45,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -59,11 +68,11 @@ import torch
 from tqdm.auto import tqdm
 
 from emolab._logging import logger, use_log_level
-from emolab.data.record import Record
+from emolab.data.record import Record, RecordError, Skip
 from emolab.paths import cache_dir
 from emolab.preprocess.physio import PhysioConfig, preprocess_record
 
-STORE_FORMAT = 1  # bump when the on-disk layout changes: old stores get a new key
+STORE_FORMAT = 2  # 2: integrity.json per subject.  Bump when the on-disk layout changes: old stores get a new key
 MODALITIES = ("face", "bio")
 _TMP_PREFIX = ".tmp-"
 
@@ -174,24 +183,24 @@ def default_reader(dataset: str) -> Callable[[Path, int], Iterable[Record]]:
     """``reader(root, subject) -> records`` for a dataset, over :mod:`emolab.data`'s readers."""
     if dataset == "deap":
 
-        def read_deap_subject(root: Path, subject: int) -> Iterable[Record]:
+        def read_deap_subject(root: Path, subject: int, *, skips: list | None = None) -> Iterable[Record]:
             from emolab.data import read_deap
 
-            return read_deap(root, subjects=[subject], verbose=False)
+            return read_deap(root, subjects=[subject], skips=skips, verbose=False)
 
         read_deap_subject.__qualname__ = "read_deap"
         read_deap_subject.__module__ = "emolab.data"
         return read_deap_subject
     if dataset == "mahnob":
 
-        def read_mahnob_subject(root: Path, subject: int) -> Iterable[Record]:
+        def read_mahnob_subject(root: Path, subject: int, *, skips: list | None = None) -> Iterable[Record]:
             from emolab.data import read_mahnob
 
             sessions = mahnob_sessions_by_subject(root).get(subject)
             if not sessions:
                 raise ValueError(f"{root}: no rated stimulus session of subject {subject} "
                                  "under Sessions/")  # fmt: skip
-            return read_mahnob(root, sessions=sessions, verbose=False)
+            return read_mahnob(root, sessions=sessions, skips=skips, verbose=False)
 
         read_mahnob_subject.__qualname__ = "read_mahnob"
         read_mahnob_subject.__module__ = "emolab.data"
@@ -203,26 +212,220 @@ def default_reader(dataset: str) -> Callable[[Path, int], Iterable[Record]]:
 # the store
 
 
+class StoreIntegrityError(ValueError):
+    """A segment store whose files do not match what was recorded when it was built (or whose
+    inputs changed since): it is refused, never served.  The message names the file and the fix."""
+
+
+#: Per-subject record of what the subject was built from and what was written (see module doc).
+INTEGRITY_NAME = "integrity.json"
+_REBUILD = ("run build_store (or emolab.experiments.prepare_segments) again, which rebuilds it, "
+            "or delete {folder}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    """One thing :meth:`SegmentStore.check` found wrong: the subject (``None`` for the whole
+    store), the file, and what is wrong with it."""
+
+    subject: int | None
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def _file_stat(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex (:func:`hashlib.file_digest`)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _npy_expected_size(path: Path) -> tuple[tuple[int, ...], int]:
+    """``(shape, expected file size)`` from a ``.npy`` header (:mod:`numpy.lib.format`)."""
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        version = fmt.read_magic(f)
+        readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f".npy format version {version} is not one np.save writes here")
+        shape, _fortran, dtype = readers[version](f)
+        offset = f.tell()
+    return tuple(shape), offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
 class SegmentStore:
     """A built (possibly partly built) store folder: its configuration, subjects and arrays.
+
+    Opening a store checks it (:meth:`check`) and refuses it with :class:`StoreIntegrityError`
+    rather than serve data that may be wrong.  Every subject folder carries ``integrity.json``,
+    written by :func:`build_store` as the last file before the folder is renamed into place:
+
+    - ``inputs``: size and modification time (ns) of every file the subject was read from (the
+      ``.dat`` / BDF, the ratings csv or session.xml, the face videos);
+    - ``outputs``: size and SHA-256 of every file written (``bio.npy``, ``face.npy``, ...,
+      ``segments.csv``, ``trials.csv``);
+    - ``skipped``: what the reader went on without (:class:`~emolab.data.record.Skip`).
+
+    The cheap check (always, on open) compares ``config.json`` with the folder's key, reads each
+    ``integrity.json``, stats every output (present, recorded size) and reads each ``.npy``
+    header (shape and dtype consistent with the size, rows matching the segment count), and
+    stats every input that still exists (same size and modification time; inputs that are gone,
+    e.g. a store copied to another machine, are logged once, not refused).  The full check
+    (``verify=True``, ``emolab data verify-store``) also recomputes every output's SHA-256, which
+    catches bytes overwritten in place.
 
     Parameters
     ----------
     path : str or Path
         The store folder (``<store_root>/<dataset>-<key>``) holding ``config.json``.
+    verify : bool
+        Run the full check (checksums) instead of the cheap one.
+    check : bool
+        ``False`` skips checking altogether (:func:`build_store` checks itself to decide what to
+        rebuild).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``config.json`` is missing (not a store).
+    StoreIntegrityError
+        The check found a problem; the message lists them and says how to rebuild.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, verify: bool = False, check: bool = True) -> None:
         self.path = Path(path)
         cfg = self.path / "config.json"
         if not cfg.is_file():
             raise FileNotFoundError(f"{cfg} is missing: {self.path} is not a segment store; "
                                     "build one with emolab.data.store.build_store")  # fmt: skip
-        self.config: dict = json.loads(cfg.read_text())
+        try:
+            self.config: dict = json.loads(cfg.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreIntegrityError(f"{cfg}: not valid JSON ({exc}); delete {self.path} and build "
+                                      "the store again") from None  # fmt: skip
+        if not isinstance(self.config, dict) or "modalities" not in self.config:
+            raise StoreIntegrityError(f"{cfg}: not a store configuration; delete {self.path} and "
+                                      "build the store again")  # fmt: skip
         self.key: str = self.path.name.rsplit("-", 1)[-1]
+        self._gone_inputs: set[Path] = set()  # inputs already reported as gone
+        if check:
+            self.raise_problems(self.check(full=verify))
 
     def __repr__(self) -> str:
         return f"SegmentStore({str(self.path)!r}, subjects={self.subjects})"
+
+    # -- integrity ------------------------------------------------------------------------------
+
+    def check(self, *, full: bool = False, subjects: Iterable[int] | None = None) -> list[StoreProblem]:
+        """Check the store (see the class doc) and return what is wrong (empty: all fine).
+
+        Parameters
+        ----------
+        full : bool
+            Also recompute every output's SHA-256 (reads every byte; ``False``: stat and headers).
+        subjects : iterable of int or None
+            Only these subjects (default: every complete subject folder).
+        """
+        problems: list[StoreProblem] = []
+        cfg = {k: v for k, v in self.config.items() if k != "face_shape"}
+        if store_key(cfg) != self.key:
+            problems.append(StoreProblem(None, self.path / "config.json",
+                                         f"its content does not hash to the folder's key {self.key} "
+                                         "(edited or damaged)"))  # fmt: skip
+        for s in self.subjects if subjects is None else subjects:
+            problems.extend(self._check_subject(int(s), full=full))
+        return problems
+
+    def raise_problems(self, problems: Sequence[StoreProblem]) -> None:
+        """Raise :class:`StoreIntegrityError` listing ``problems`` (nothing when empty)."""
+        if not problems:
+            return
+        shown = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise StoreIntegrityError(
+            f"segment store {self.path} is not what was built: {shown}{more}; "
+            + _REBUILD.format(folder=self.path)
+        )
+
+    def integrity(self, subject: int) -> dict:
+        """The subject's ``integrity.json`` (:class:`StoreIntegrityError` when unreadable)."""
+        path = self.path / f"s{subject:02d}" / INTEGRITY_NAME
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise StoreIntegrityError(f"{path}: missing; the subject folder was not written by "
+                                      "build_store or is damaged") from None  # fmt: skip
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreIntegrityError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(record, dict) or not {"inputs", "outputs"} <= set(record):
+            raise StoreIntegrityError(f"{path}: no 'inputs' and 'outputs' records")
+        return record
+
+    def _check_subject(self, subject: int, *, full: bool) -> list[StoreProblem]:
+        folder = self.path / f"s{subject:02d}"
+        try:
+            record = self.integrity(subject)
+        except StoreIntegrityError as exc:
+            return [StoreProblem(subject, folder / INTEGRITY_NAME, str(exc).split(": ", 1)[-1])]
+        problems = []
+        n_segments = record.get("n_segments")
+        for name, want in record["outputs"].items():
+            path = folder / name
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                problems.append(StoreProblem(subject, path, "missing"))
+                continue
+            if size != want["size"]:
+                problems.append(StoreProblem(subject, path, f"{size} bytes, {want['size']} were "
+                                             "written (truncated or replaced)"))  # fmt: skip
+                continue
+            if name.endswith(".npy"):
+                try:
+                    shape, expected = _npy_expected_size(path)
+                except (ValueError, OSError, SyntaxError) as exc:
+                    problems.append(StoreProblem(subject, path, f"not a readable .npy header ({exc})"))
+                    continue
+                if expected != size or (n_segments is not None and shape[:1] != (n_segments,)):
+                    problems.append(StoreProblem(subject, path, f"header says shape {shape} "
+                                                 f"({expected} bytes) in a {size}-byte file with "
+                                                 f"{n_segments} segments"))  # fmt: skip
+                    continue
+            if full and file_sha256(path) != want["sha256"]:
+                problems.append(StoreProblem(subject, path, "content differs from what was written "
+                                             "(SHA-256 mismatch)"))  # fmt: skip
+        for want in record["inputs"]:
+            path = Path(want["path"])
+            try:
+                st = path.stat()
+            except OSError:
+                if path not in self._gone_inputs:
+                    self._gone_inputs.add(path)
+                    logger.info("%s: input of subject %d of %s no longer exists; cannot tell "
+                                "whether it changed", path, subject, self.path)  # fmt: skip
+                continue
+            if (st.st_size, st.st_mtime_ns) != (want["size"], want["mtime_ns"]):
+                problems.append(StoreProblem(subject, path, f"input of subject {subject} changed "
+                                             "since the store was built (size or modification "
+                                             "time differ)"))  # fmt: skip
+        return problems
+
+    def skipped(self, subjects: Sequence[int] | None = None) -> pd.DataFrame:
+        """What the readers went on without while building these subjects: one row per
+        :class:`~emolab.data.record.Skip` (``subject``, ``path``, ``what``, ``reason``)."""
+        subjects = self.subjects if subjects is None else list(subjects)
+        rows = [{"subject": s, **skip} for s in subjects
+                for skip in self.integrity(s).get("skipped", [])]  # fmt: skip
+        return pd.DataFrame(rows, columns=["subject", "path", "what", "reason"])
+
+    # -- content --------------------------------------------------------------------------------
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -244,24 +447,38 @@ class SegmentStore:
                            f"(it has {self.subjects}); build it with build_store(subjects=[...])")  # fmt: skip
         return path
 
+    def _load(self, path: Path, mmap: bool) -> np.ndarray:
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise StoreIntegrityError(f"{path}: cannot be read as .npy ({type(exc).__name__}: "
+                                      f"{exc}); " + _REBUILD.format(folder=path.parent)) from None  # fmt: skip
+
     def bio(self, subject: int, *, mmap: bool = True) -> np.ndarray:
         """float32 (n_segments, n_channels, n_times), memory-mapped by default."""
-        return np.load(self.subject_dir(subject) / "bio.npy", mmap_mode="r" if mmap else None)
+        return self._load(self.subject_dir(subject) / "bio.npy", mmap)
 
     def face(self, subject: int, *, mmap: bool = True) -> np.ndarray | None:
         """uint8 (n_segments, T, 3, S, S), or ``None`` when the subject has no face video."""
         path = self.subject_dir(subject) / "face.npy"
-        return np.load(path, mmap_mode="r" if mmap else None) if path.is_file() else None
+        return self._load(path, mmap) if path.is_file() else None
 
     def blendshapes(self, subject: int) -> np.ndarray | None:
         """float32 (n_segments, T, 52), or ``None``."""
         path = self.subject_dir(subject) / "blendshapes.npy"
-        return np.load(path, mmap_mode="r") if path.is_file() else None
+        return self._load(path, True) if path.is_file() else None
+
+    def _csv(self, path: Path, **kwargs) -> pd.DataFrame:
+        try:
+            return pd.read_csv(path, **kwargs)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+            raise StoreIntegrityError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); "
+                                      + _REBUILD.format(folder=path.parent)) from None  # fmt: skip
 
     def metadata(self, subjects: Sequence[int] | None = None) -> pd.DataFrame:
         """One row per segment; ``row`` is the segment's index in its subject's arrays."""
         subjects = self.subjects if subjects is None else list(subjects)
-        frames = [pd.read_csv(self.subject_dir(s) / "segments.csv") for s in subjects]
+        frames = [self._csv(self.subject_dir(s) / "segments.csv") for s in subjects]
         if not frames:
             return pd.DataFrame()
         return pd.concat(frames, ignore_index=True)
@@ -269,7 +486,7 @@ class SegmentStore:
     def trials(self, subjects: Sequence[int] | None = None) -> pd.DataFrame:
         """One row per trial: windows, preprocessing steps and face detection figures."""
         subjects = self.subjects if subjects is None else list(subjects)
-        frames = [pd.read_csv(self.subject_dir(s) / "trials.csv", keep_default_na=False)
+        frames = [self._csv(self.subject_dir(s) / "trials.csv", keep_default_na=False)
                   for s in subjects]  # fmt: skip
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -325,6 +542,7 @@ def _process_subject(
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
     """Preprocess one subject's trials; return arrays, the segment table and the trial table."""
     bio_parts, face_parts, blend_parts, seg_rows, trial_rows = [], [], [], [], []
+    inputs: list[Path] = []
     for rec in records:
         if rec.subject != subject:
             raise ValueError(f"{rec.source}: the reader returned subject {rec.subject} "
@@ -332,7 +550,14 @@ def _process_subject(
         if "valence" not in rec.ratings or "arousal" not in rec.ratings:
             raise ValueError(f"{rec.source}: no valence/arousal rating; the reader should only "
                              "yield rated trials")  # fmt: skip
+        rec.validate()  # finite samples, 1-9 ratings: whatever the reader
+        inputs.extend(p for p in rec.input_files() if p not in inputs)
         seg = preprocess_record(rec, physio)
+        bad = np.argwhere(~np.isfinite(seg.data))
+        if len(bad):
+            w, ch = (int(i) for i in bad[0][:2])
+            raise RecordError(f"{rec.where}: preprocessing made non-finite values in window {w}, "
+                              f"channel {seg.ch_names[ch]}; check PhysioConfig for this recording")  # fmt: skip
         n = seg.n_windows
         bio_parts.append(seg.data)
         has_face = np.zeros(n, dtype=bool)
@@ -341,10 +566,16 @@ def _process_subject(
                  "video": "" if rec.video_path is None else str(rec.video_path),
                  "face_valid_segments": 0, "face_detection_rate": np.nan}  # fmt: skip
         if want_face and rec.video_path is not None:
-            fw = extractor(
-                rec.video_path, n_windows=n, window_s=physio.window_s,
-                offset_s=rec.video_offset_s, config=face_cfg, landmarker=landmarker,
-            )  # fmt: skip
+            try:
+                fw = extractor(
+                    rec.video_path, n_windows=n, window_s=physio.window_s,
+                    offset_s=rec.video_offset_s, config=face_cfg, landmarker=landmarker,
+                )  # fmt: skip
+            except (ValueError, OSError) as exc:
+                if str(rec.video_path) in str(exc):
+                    raise
+                raise type(exc)(f"{rec.video_path}: {exc} (subject {subject}, trial "
+                                f"{rec.trial})") from exc  # fmt: skip
             frames = np.asarray(fw.frames)
             if frames.shape[0] != n or frames.dtype != np.uint8 or frames.ndim != 5:
                 raise ValueError(f"{rec.video_path}: face extractor returned frames "
@@ -393,20 +624,43 @@ def _process_subject(
             )  # fmt: skip
     segments = pd.DataFrame(seg_rows)
     segments.insert(0, "row", np.arange(len(segments)))
-    return arrays, segments, pd.DataFrame(trial_rows)
+    return arrays, segments, pd.DataFrame(trial_rows), inputs
 
 
-def _write_subject(folder: Path, subject: int, arrays, segments, trials) -> None:
-    """Write one subject into a temporary folder, then rename it into place (atomic)."""
+def _write_subject(folder: Path, subject: int, arrays, segments, trials, *,
+                   inputs: Sequence[Path] = (), skipped: Sequence[Skip] = ()) -> None:  # fmt: skip
+    """Write one subject into a temporary folder, then rename it into place (atomic).
+
+    ``integrity.json`` is written last: size and modification time of each input that exists,
+    size and SHA-256 of each file written, the skips.  A subject folder already there (being
+    rebuilt) is replaced only once the new one is complete.
+    """
     final = folder / f"s{subject:02d}"
-    tmp = folder / f"{_TMP_PREFIX}s{subject:02d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = folder / f"{_TMP_PREFIX}s{subject:02d}-{tag}"
     tmp.mkdir()
     try:
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", arr)
         segments.to_csv(tmp / "segments.csv", index=False)
         trials.to_csv(tmp / "trials.csv", index=False)
-        os.rename(tmp, final)
+        outputs = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)}
+                   for p in sorted(tmp.iterdir())}  # fmt: skip
+        record = {
+            "subject": subject,
+            "n_segments": len(segments),
+            "inputs": [_file_stat(Path(p)) for p in inputs if Path(p).is_file()],
+            "outputs": outputs,
+            "skipped": [s.to_dict() for s in skipped],
+        }
+        (tmp / INTEGRITY_NAME).write_text(json.dumps(record, indent=1, default=_json_default))
+        if final.exists():  # a rebuild: move the old one aside, then swap
+            old = folder / f"{_TMP_PREFIX}s{subject:02d}old-{tag}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -424,9 +678,17 @@ def build_store(
     reader: Callable[[Path, int], Iterable[Record]] | None = None,
     face_extractor: Callable | None = None,
     progress: bool = True,
+    verify: bool = False,
     verbose: bool | str | None = None,
 ) -> SegmentStore:
-    """Preprocess the subjects that are not in the store yet and return the store.
+    """Preprocess the subjects that are not in the store yet (or no longer match it) and return
+    the store.
+
+    Subjects already present are checked first (:meth:`SegmentStore.check`: cheap, or full with
+    ``verify=True``); one whose inputs changed since it was built, or whose files do not match
+    what was written, is rebuilt (with a warning naming the file) instead of served.  Every record
+    passes :meth:`~emolab.data.record.Record.validate` and the preprocessed windows must be finite,
+    so a non-finite sample stops the build with an error naming the file, trial and channel.
 
     Parameters
     ----------
@@ -450,6 +712,8 @@ def build_store(
         mediapipe landmarker is opened once for the build only when the default is used.
     progress : bool
         Show a tqdm bar over subjects (notebook-aware).
+    verify : bool
+        Check the subjects present with checksums too (reads every stored byte).
 
     Returns
     -------
@@ -479,15 +743,26 @@ def build_store(
     folder.mkdir(parents=True, exist_ok=True)
     if want_face:
         config["face_shape"] = list(_face_dims(face, physio.window_s))
-    if not (folder / "config.json").is_file():
+    try:
+        stored = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        stored = None
+    if stored != json.loads(json.dumps(config, default=_json_default)):
+        if stored is not None:
+            logger.warning("%s: damaged or edited; rewriting it", folder / "config.json")
         _write_json_atomic(folder / "config.json", config)
-    store = SegmentStore(folder)
+    store = SegmentStore(folder, check=False)
+    pass_skips = "skips" in inspect.signature(reader).parameters
 
     with use_log_level(verbose):
         _remove_stale_tmp(folder)
         if subjects is None:
             subjects = list_subjects(root, dataset)
         have = set(store.subjects)
+        for problem in store.check(full=verify, subjects=sorted(have & set(subjects))):
+            if problem.subject in have:
+                logger.warning("%s; rebuilding subject %d", problem, problem.subject)
+                have.discard(problem.subject)
         todo = [s for s in subjects if s not in have]
         logger.info("segment store %s: %d subjects present, %d to build",
                     folder, len(set(subjects) & have), len(todo))  # fmt: skip
@@ -503,11 +778,14 @@ def build_store(
         try:
             for subject in tqdm(todo, desc=f"{dataset} subjects", unit="subject",
                                 disable=not progress):  # fmt: skip
-                arrays, segments, trials = _process_subject(
-                    reader(root, subject), subject=subject, physio=physio, face_cfg=face,
+                skipped: list[Skip] = []
+                records = reader(root, subject, skips=skipped) if pass_skips else reader(root, subject)
+                arrays, segments, trials, inputs = _process_subject(
+                    records, subject=subject, physio=physio, face_cfg=face,
                     want_face=want_face, extractor=extractor, landmarker=landmarker,
                 )  # fmt: skip
-                _write_subject(folder, subject, arrays, segments, trials)
+                _write_subject(folder, subject, arrays, segments, trials, inputs=inputs,
+                               skipped=skipped)  # fmt: skip
                 logger.debug("subject %d: %d segments written", subject, len(segments))
         finally:
             if landmarker_cm is not None:

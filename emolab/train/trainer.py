@@ -47,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 from emolab._logging import logger, use_log_level
 from emolab.train.augment import augment_bio, augment_face
 from emolab.train.batches import InMemorySegments
+from emolab.train.checkpoints import load_checkpoint
 from emolab.train.config import TASK_INDEX, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
 from emolab.train.metrics import binary_metrics
@@ -459,7 +460,7 @@ class Trainer:
         path = self.checkpoint_dir / CHECKPOINT_NAME
         if not path.is_file():
             return 0
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint(path, map_location="cpu")
         if state.get("fingerprint") != self.config.fingerprint():
             raise ValueError(
                 f"{path} was written by a run with another configuration "
