@@ -32,6 +32,8 @@ def _static_png(explorer: Explorer) -> bytes:
     assert m, "the static figure has no embedded PNG"
     png = base64.b64decode(m.group(1))
     assert png.startswith(PNG_MAGIC) and len(png) > 2000, "the static figure is empty"
+    live = explorer.output.outputs[0]["data"]["image/png"]  # what the live widget shows
+    assert base64.b64decode(live) == png
     return png
 
 

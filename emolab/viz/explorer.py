@@ -81,14 +81,17 @@ class Explorer:
     def update(self, *_: Any) -> None:
         """Draw the figure for the current values into the output area (and keep its PNG)."""
         import matplotlib.pyplot as plt
-        from IPython.display import display
 
         fig = self._draw(**self.values)
         self.figure_bytes = figure_png(fig)
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(fig)
         plt.close(fig)
+        # Set the output area's content directly rather than capturing a display() into it:
+        # the same in a front end, and headless it never goes through the executor's capture.
+        png = base64.b64encode(self.figure_bytes).decode("ascii")
+        self.output.outputs = (
+            {"output_type": "display_data", "metadata": {},
+             "data": {"image/png": png, "text/plain": f"<{self.name} figure>"}},
+        )  # fmt: skip
 
     def static_html(self) -> str:
         """The current state as an HTML ``<figure>`` with an embedded PNG and a caption."""
