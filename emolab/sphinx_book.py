@@ -61,7 +61,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
         return
     seen, unique = set(), []
     for js in scripts:
-        key = (getattr(js, "filename", None) or str(js) or "",
+        key = (getattr(js, "filename", None) or "",  # None and "" are the same inline script
                tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items())))  # fmt: skip
         if key not in seen:
             seen.add(key)
