@@ -19,8 +19,10 @@ from pathlib import Path
 
 from emolab._logging import logger
 
-#: Book sources copied when the book is built into another folder.
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "intro.md", "bibliography.md", "references.bib")
+#: Book sources copied when the book is built into another folder (patterns inside book/).
+BOOK_SOURCES = ("*.yml", "*.md", "*.bib")
+#: Tag of exercise solution cells; in the book they are folded behind a "Show" toggle.
+SOLUTION_TAG = "solution"
 
 
 class BookError(RuntimeError):
@@ -126,6 +128,32 @@ def execute_notebooks(
     return runs
 
 
+def fold_solutions(chapters_dir: Path) -> int:
+    """Fold every exercise solution of the executed chapters behind a toggle; return how many.
+
+    A cell tagged ``solution`` also gets myst-nb's ``hide-cell`` tag, so the book shows a
+    "Show the solution" button instead of the answer (source and output).  Only the executed
+    copies in ``chapters_dir`` change; the notebooks in ``notebooks/`` keep their solutions in
+    view for people working through them in JupyterLab.
+    """
+    import nbformat
+
+    count = 0
+    for path in sorted(Path(chapters_dir).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            tags = cell.metadata.setdefault("tags", [])
+            if SOLUTION_TAG in tags:
+                count += 1
+                if "hide-cell" not in tags:
+                    tags.append("hide-cell")
+                    changed = True
+        if changed:
+            nbformat.write(nb, path)
+    return count
+
+
 def _jupyter_book_executable() -> list[str]:
     exe = Path(sys.executable).with_name("jupyter-book")
     if exe.exists():
@@ -199,9 +227,9 @@ def build_book(
     book_dir = Path(out_dir) if out_dir is not None else src_book
     if book_dir.resolve() != src_book.resolve():
         book_dir.mkdir(parents=True, exist_ok=True)
-        for name in BOOK_SOURCES:
-            if (src_book / name).exists():
-                shutil.copy2(src_book / name, book_dir / name)
+        for pattern in BOOK_SOURCES:
+            for path in sorted(src_book.glob(pattern)):
+                shutil.copy2(path, book_dir / path.name)
     chapters = book_dir / "chapters"
     if chapters.exists():
         shutil.rmtree(chapters)  # never render a stale chapter from an earlier run
@@ -210,6 +238,7 @@ def build_book(
     if report.failures:
         lines = "\n".join(f"  {r.name}: {r.error}" for r in report.failures)
         raise BookError(f"{len(report.failures)} notebook(s) failed:\n{lines}")
+    fold_solutions(chapters)
     report.html_dir = build_html(book_dir)
     problems = scan_html_for_errors(report.html_dir)
     if problems:

@@ -15,6 +15,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fakedata  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """Every notebook executed with papermill (smoke profile) and the book built, once per run.
+
+    Shared by the notebook-execution, warning-scan and browser tests.  Returns ``(folder,
+    BookReport)``; the folder holds ``chapters/`` (executed notebooks) and ``_build/html``.
+    """
+    from emolab.book import build_book
+
+    out = tmp_path_factory.mktemp("book")
+    report = build_book(ROOT, out_dir=out)
+    return out, report
+
 
 @pytest.fixture
 def deap_folder(tmp_path) -> fakedata.FakeDeap:

@@ -18,13 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    report = build_book(ROOT, out_dir=out)
-    return out, report
-
-
 @pytest.mark.slow
 def test_every_notebook_executes(built_book):
     out, report = built_book
@@ -88,8 +81,9 @@ def test_build_book_raises_naming_the_failing_notebook(tmp_path):
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
     (project / "book").mkdir()
-    for name in ("_config.yml", "_toc.yml", "intro.md", "references.bib", "bibliography.md"):
-        (project / "book" / name).write_text((ROOT / "book" / name).read_text())
+    for path in ROOT.joinpath("book").glob("*.*"):
+        if path.suffix in (".yml", ".md", ".bib"):
+            (project / "book" / path.name).write_text(path.read_text())
     _write_notebook(project / "notebooks" / "00_bad.ipynb", ["x = 1", "import no_such_module_xyz"])
     with pytest.raises(BookError, match=r"00_bad\.ipynb: cell 2: ModuleNotFoundError"):
         build_book(project)

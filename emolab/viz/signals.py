@@ -257,3 +257,104 @@ def folder_tree(root: str | Path, *, max_entries: int = 4, max_depth: int = 3) -
 
     walk(root, "", 1)
     return "\n".join(lines)
+
+
+def pairing_table(records: Sequence[Record]) -> pd.DataFrame:
+    """For every record, its valence and the valence of the trial a *naive* loader would pair
+    its face video with (the trial whose presentation number equals this row's video id).
+
+    Chapter 01, section 2 (the Trial <-> Experiment_id pitfall).  Columns: ``subject``,
+    ``experiment_id``, ``trial``, ``valence``, ``valence_of_naive_video``, ``has_video``.
+    """
+    by_trial = {(r.subject, r.trial): r for r in records}
+    rows = []
+    for r in records:
+        naive = by_trial.get((r.subject, r.experiment_id))  # the trial the row number names
+        if naive is not None:
+            rows.append({"subject": r.subject, "experiment_id": r.experiment_id, "trial": r.trial,
+                         "valence": r.ratings["valence"], "valence_of_naive_video": naive.ratings["valence"],
+                         "has_video": r.video_path is not None and naive.video_path is not None})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_pairing(records: Sequence[Record], pairing: pd.DataFrame, *, n_frames: int = 5):
+    """Frames of a high-valence row's correct video (top) and of the video the naive pairing
+    attaches to it (bottom), choosing a row where the two labels disagree when there is one.
+
+    Chapter 01, section 2; ``pairing`` is :func:`pairing_table`.  Returns the figure, or
+    ``None`` when the records have no face videos.
+    """
+    by_trial = {(r.subject, r.trial): r for r in records}
+    cand = pairing[pairing["has_video"]]
+    if cand.empty:
+        return None
+    mismatch = cand[(cand.valence >= 5) & (cand.valence_of_naive_video < 5)]
+    pick = mismatch.sort_values("valence_of_naive_video").iloc[0] if len(mismatch) else cand.iloc[0]
+    right = by_trial[(int(pick.subject), int(pick.trial))]
+    wrong = by_trial[(int(pick.subject), int(pick.experiment_id))]
+    times = np.linspace(2, right.duration_s - 2, n_frames)
+    rows = {
+        f"paired by Trial\n(valence {right.ratings['valence']:.1f})": read_frames(right.video_path, times),
+        f"paired by row\n(video of valence {wrong.ratings['valence']:.1f})": read_frames(wrong.video_path, times),
+    }
+    return plot_frame_strip(rows, times_s=times)
+
+
+def plot_trial_frames(records: dict[str, Record], times_s: Sequence[float]):
+    """A frame strip with one row per labelled record (``label -> Record`` with a video)."""
+    rows = {label: read_frames(r.video_path, times_s) for label, r in records.items()}
+    return plot_frame_strip(rows, times_s=times_s)
+
+
+def plot_record(record: Record, group: str = "EEG frontal", *, max_points: int = 1500):
+    """The channels of one group of one record over time (the record explorer's figure)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    chans = group_channels(record, group)
+    if not chans:
+        ax.text(0.5, 0.5, f"no {group} channels in this recording", ha="center", transform=ax.transAxes)
+        return fig
+    data = long_signals(record, chans, max_points=max_points)
+    sns.lineplot(data=data, x="time_s", y="value", hue="channel", ax=ax, linewidth=0.7)
+    ax.axvline(0.0, color="k", linestyle=":")
+    ax.set(xlabel="time from stimulus onset (s)",
+           title=f"subject {record.subject}, trial {record.trial} (video {record.experiment_id}): "
+                 f"valence {record.ratings['valence']:.1f}, arousal {record.ratings['arousal']:.1f}")  # fmt: skip
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def record_explorer(records: Sequence[Record], *, max_points: int = 1500):
+    """Pick a subject, a trial and a channel group (chapter 01, section 8).
+
+    Like :func:`record_browser`, as an :class:`~emolab.viz.explorer.Explorer`: live in
+    JupyterLab, and a static figure of its first selection in the built book.
+    """
+    import ipywidgets as widgets
+
+    from emolab.viz.explorer import Explorer
+
+    by_key = {(r.subject, r.trial): r for r in records}
+    subjects = sorted({r.subject for r in records})
+    trials = sorted({t for _, t in by_key})
+    controls = {
+        "subject": widgets.Dropdown(options=subjects, value=subjects[0], description="subject"),
+        "trial": widgets.Dropdown(options=trials, value=trials[0], description="trial"),
+        "group": widgets.Dropdown(options=list(CHANNEL_GROUPS), value="EEG frontal", description="channels"),
+    }
+
+    def draw(subject, trial, group):
+        import matplotlib.pyplot as plt
+
+        rec = by_key.get((subject, trial))
+        if rec is None:
+            fig, ax = plt.subplots(figsize=(10, 1))
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, f"subject {subject} has no trial {trial}", ha="center")
+            return fig
+        return plot_record(rec, group, max_points=max_points)
+
+    return Explorer("record", controls, draw, caption="The first trial of the first subject.")
