@@ -168,8 +168,11 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.amp_dtype = resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
+        # fused: one kernel updates every parameter (CPU and CUDA); on the small models and
+        # batches of the book's CPU runs the per-parameter update loop was up to a fifth of a step
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
-                                          weight_decay=config.weight_decay)
+                                          weight_decay=config.weight_decay,
+                                          fused=self.device.type in ("cpu", "cuda"))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.callbacks = list(callbacks)

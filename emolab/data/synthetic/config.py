@@ -111,7 +111,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "smoke": dict(n_subjects=4, n_trials=10, trial_s=20.0, baseline_s=3.0, face_subjects=4),
         # what the book's CI profile runs (ours): enough subjects for an interval over subjects
         # and enough short trials for trial-grouped folds, on two CPU cores
-        "book": dict(n_subjects=6, n_trials=12, trial_s=8.0, baseline_s=3.0, face_subjects=6,
+        "book": dict(n_subjects=6, n_trials=12, trial_s=6.0, baseline_s=3.0, face_subjects=6,
                      expressiveness_sd=0.25),
         # DEAP: 32 x 40 trials of 60 s after a 3 s baseline (8064 samples at 128 Hz); face videos
         # for participants 1-22, with a few trials missing (ours: s03 trial 40, s11 trials 2 and 17)
@@ -122,7 +122,7 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     "mahnob": {
         "smoke": dict(n_subjects=2, n_trials=4, trial_s=20.0, baseline_s=5.0, post_s=2.0, face_subjects=2),
-        "book": dict(n_subjects=6, n_trials=12, trial_s=8.0, baseline_s=5.0, post_s=2.0, face_subjects=6,
+        "book": dict(n_subjects=6, n_trials=12, trial_s=6.0, baseline_s=5.0, post_s=2.0, face_subjects=6,
                      expressiveness_sd=0.25),
         # MAHNOB-HCI emotion sessions: 30 s before and after clips of about 35-117 s; we use 60 s
         "deap": dict(n_subjects=27, n_trials=20, trial_s=60.0, baseline_s=30.0, post_s=30.0, face_subjects=27),

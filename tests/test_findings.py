@@ -1,0 +1,57 @@
+"""What chapters 05-07 claim holds on the results the executed book computed (seed
+``BOOK_SEED``, not the book's default), and the claims checker itself can fail."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import BOOK_SEED
+
+from emolab import experiments as ex
+
+
+@pytest.mark.slow
+def test_chapter_claims_hold_on_the_executed_book(built_book):
+    claims = ex.chapter_claims(profile="smoke", seed=BOOK_SEED)
+    print(claims.to_string())  # shown with -rA: the table of the closing criteria
+    assert set(claims["claim"]) == {"baseline", "leak", "control", "fusion", "bounds"}
+    assert (claims["claim"] == "leak").sum() == 8 and (claims["claim"] == "control").sum() == 4
+    failed = claims[~claims["holds"]]
+    assert failed.empty, f"claims that do not hold on seed {BOOK_SEED}:\n{failed.to_string()}"
+
+
+def _summary(acc_paper, acc_trial, lo_trial, hi_trial, base=0.5):
+    rows = []
+    for proto, acc, lo, hi in (("paper-segment-kfold", acc_paper, acc_paper - 0.02, acc_paper + 0.02),
+                               ("trial-kfold", acc_trial, lo_trial, hi_trial)):  # fmt: skip
+        rows.append({"model": "m", "modalities": "face", "task": "valence", "protocol": proto,
+                     "accuracy": acc, "accuracy_ci_low": lo, "accuracy_ci_high": hi,
+                     "majority_baseline": base})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_protocol_gaps_say_when_intervals_overlap():
+    apart = ex.protocol_gaps(_summary(0.95, 0.70, 0.65, 0.75), leaky="paper-segment-kfold").iloc[0]
+    assert apart["gap"] == pytest.approx(0.25) and apart["separated"] and not apart["overlap"]
+    close = ex.protocol_gaps(_summary(0.72, 0.70, 0.60, 0.80), leaky="paper-segment-kfold").iloc[0]
+    assert close["overlap"] and not close["separated"]
+
+
+def test_verdicts_read_the_interval_against_the_baseline():
+    v = ex.verdicts(_summary(0.95, 0.70, 0.62, 0.78, base=0.55)).set_index("protocol")
+    assert v.loc["trial-kfold", "clears"] and "above the baseline" in v.loc["trial-kfold", "sentence"]
+    low = ex.verdicts(_summary(0.95, 0.52, 0.40, 0.64, base=0.55)).set_index("protocol")
+    assert not low.loc["trial-kfold", "clears"] and "includes the baseline" in low.loc["trial-kfold", "sentence"]
+
+
+def test_fusion_gain_is_per_subject_against_the_better_half():
+    rows = []
+    for subject, (bio, face, both) in enumerate([(0.6, 0.8, 0.85), (0.7, 0.7, 0.72), (0.5, 0.9, 0.88)], 1):
+        for mod, acc in (("bio", bio), ("face", face), ("face+bio", both)):
+            rows.append({"model": "m", "task": "valence", "protocol": "trial-kfold", "modalities": mod,
+                         "subject": subject, "fold": 0, "accuracy": acc, "majority_baseline": 0.5,
+                         "n_test": 10, "n_pos": 5})  # fmt: skip
+    g = ex.fusion_gains(pd.DataFrame(rows)).iloc[0]
+    assert g["best_single"] == "face"  # higher mean than bio
+    assert g["gain"] == pytest.approx(((0.85 - 0.8) + (0.72 - 0.7) + (0.88 - 0.9)) / 3)
+    assert g["gain_ci_low"] <= g["gain"] <= g["gain_ci_high"]
