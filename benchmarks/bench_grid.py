@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -49,10 +50,15 @@ from emolab.train.sweep import cell_dir, load_cell_outputs  # noqa: E402
 PHASES = ("open", "folds", "build", "gather", "train", "validation", "checkpoint", "test")
 
 
+@functools.lru_cache(maxsize=None)
+def _train_flops(model: str, modalities: tuple[str, ...], shapes: tuple) -> float:
+    net = build_model(model, modalities=modalities, **dict(shapes))
+    return float(flops_per_sample(net, training=True))
+
+
 def train_flops(model: str, modalities: tuple[str, ...], shapes: dict) -> float:
     """Training FLOPs per sample (forward + backward) of one model on these input sizes."""
-    net = build_model(model, modalities=modalities, **shapes)
-    return float(flops_per_sample(net, training=True))
+    return _train_flops(model, tuple(modalities), tuple(sorted(shapes.items())))
 
 
 def run_variant(name: str, dataset, grid: dict, profile, *, n_jobs: int, train: dict) -> dict:

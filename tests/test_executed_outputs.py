@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-PENDING = ("05_", "06_", "07_")
+PENDING = ("07_",)
 WARNING = re.compile(r"\b\w*Warning:|^WARNING\b|\bWARNING \[|\bdeprecated\b", flags=re.M | re.I)
 
 

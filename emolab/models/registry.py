@@ -48,6 +48,9 @@ class ModelConfig:
     bio_kwargs: dict[str, Any] = field(default_factory=dict)
     fusion_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    modality_dropout: float = 0.0
+    normalize_features: bool = False
+    auxiliary_heads: bool = False
 
     def build(self) -> MultimodalModel:
         """Build the model this config describes."""
@@ -68,6 +71,9 @@ def build_model(
     bio_kwargs: dict[str, Any] | None = None,
     fusion_kwargs: dict[str, Any] | None = None,
     seed: int | None = None,
+    modality_dropout: float = 0.0,
+    normalize_features: bool = False,
+    auxiliary_heads: bool = False,
 ) -> MultimodalModel:
     """Build a paper's model, or one of its unimodal ablations, as a :class:`MultimodalModel`.
 
@@ -96,6 +102,8 @@ def build_model(
     seed : int or None
         When given, the weights are initialised from this seed without touching the global
         random state, so the same seed always gives the same model.
+    modality_dropout, normalize_features, auxiliary_heads : float, bool, bool
+        See :class:`MultimodalModel` (ours; off, as in both papers).
 
     Returns
     -------
@@ -130,6 +138,9 @@ def build_model(
         bio_kwargs=dict(bio_kwargs or {}),
         fusion_kwargs=dict(fusion_kwargs or {}),
         seed=seed,
+        modality_dropout=modality_dropout,
+        normalize_features=normalize_features,
+        auxiliary_heads=auxiliary_heads,
     )
 
     def _build() -> MultimodalModel:
@@ -140,7 +151,8 @@ def build_model(
             bio = bio_cls(n_chans, n_times, **config.bio_kwargs)
         widths = [enc.n_features for enc in (face, bio) if enc is not None]
         head = FUSION_HEADS[fusion_name](widths, n_outputs, **config.fusion_kwargs)
-        return MultimodalModel(face, bio, head)
+        return MultimodalModel(face, bio, head, modality_dropout=modality_dropout,
+                               normalize_features=normalize_features, auxiliary_heads=auxiliary_heads)
 
     if seed is None:
         model = _build()

@@ -91,18 +91,27 @@ def majority_baseline(y_true) -> float:
     return float(max(p, 1 - p))
 
 
+def _finite_mean(values) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """The non-NaN values, and the ``(mean, low, high)`` to return at once when fewer than two
+    remain (no interval can be taken), else ``None``."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return v, (float("nan"), float("nan"), float("nan"))
+    if len(v) < 2:
+        return v, (float(v.mean()), float("nan"), float("nan"))
+    return v, None
+
+
 def mean_ci(values, *, confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval, NaNs ignored.
 
     Returns ``(mean, low, high)``; the interval is ``(nan, nan)`` with fewer than two values.
     """
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan")
+    v, early = _finite_mean(values)
+    if early is not None:
+        return early
     m = float(v.mean())
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + confidence / 2, df=len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
     return m, m - half, m + half
 
@@ -119,13 +128,10 @@ def bootstrap_ci(
     ``(mean, nan, nan)`` with fewer than two values; a zero-width interval when all are equal.
     Seeded, so the same values always give the same interval.
     """
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan")
+    v, early = _finite_mean(values)
+    if early is not None:
+        return early
     m = float(v.mean())
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
     if np.all(v == v[0]):
         return m, m, m
     res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,

@@ -409,7 +409,7 @@ def run_sweep(
             shutil.rmtree(d / "checkpoint", ignore_errors=True)
         acc = np.mean([r["accuracy"] for r in out.rows])
         base = np.mean([r["majority_baseline"] for r in out.rows])
-        logger.info("[%d/%d] %s: accuracy %.3f (majority %.3f)", k, len(todo), cell.cell_id, acc, base)
+        logger.debug("[%d/%d] %s: accuracy %.3f (majority %.3f)", k, len(todo), cell.cell_id, acc, base)
 
     from tqdm.auto import tqdm
 

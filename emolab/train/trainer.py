@@ -266,6 +266,10 @@ class Trainer:
             y = self._target(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._loss(self._forward(inputs), y)
+            # a model may leave auxiliary logits of the same shape (deep supervision, e.g.
+            # MultimodalModel(auxiliary_heads=True)): each adds its own loss
+            for aux in getattr(self.model, "auxiliary_logits", None) or ():
+                loss = loss + self._loss(aux.float().reshape(-1), y)
             self.scaler.scale(loss).backward()
             if self.config.grad_clip is not None:
                 self.scaler.unscale_(self.optimizer)
