@@ -318,3 +318,82 @@ def test_attention_dropout_is_an_option(name):
     assert attentions(default) and all(a.dropout == 0.0 for a in attentions(default))
     dropped = build_model(name, modalities=("bio",), bio_kwargs={"attention_dropout": 0.2}, seed=0)
     assert all(a.dropout == 0.2 for a in attentions(dropped))
+
+
+def _inputs(b=6, s=32):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(b, 5, 3, s, s, generator=g), torch.randn(b, 40, 128, generator=g)
+
+
+@pytest.mark.parametrize("name", ["safavi", "gbvnet"])
+def test_auxiliary_heads_give_one_logit_per_modality_in_training_only(name):
+    face, bio = _inputs()
+    model = build_model(name, image_size=32, auxiliary_heads=True, seed=0)
+    model.train()
+    out = model(face=face, bio=bio)
+    assert [tuple(a.shape) for a in model.auxiliary_logits] == [tuple(out.shape)] * 2
+    model.eval()
+    model.auxiliary_logits = []
+    with torch.no_grad():
+        model(face=face, bio=bio)
+    assert model.auxiliary_logits == []
+    assert build_model(name, modalities=("bio",), auxiliary_heads=True).auxiliary is None  # unimodal
+
+
+def test_trainer_adds_the_auxiliary_losses():
+    """A model leaving auxiliary logits of 0 next to fused logits of 0: the training loss is
+    ln 2 for the fused output plus ln 2 for each auxiliary one."""
+    import math
+
+    from emolab.train.batches import InMemorySegments
+    from emolab.train.config import TrainConfig
+    from emolab.train.trainer import Trainer
+
+    class Constant(nn.Module):
+        def __init__(self, n_aux):
+            super().__init__()
+            self.w, self.n_aux, self.auxiliary_logits = nn.Parameter(torch.zeros(())), n_aux, []
+
+        def forward(self, face=None, bio=None):
+            out = self.w.expand(len(bio), 1)
+            if self.training:
+                self.auxiliary_logits = [out * 1.0 for _ in range(self.n_aux)]
+            return out
+
+    data = InMemorySegments({"bio": torch.zeros(8, 2, 3), "labels": torch.zeros(8, 2),
+                             "target": torch.tensor([0.0, 1.0] * 4)})  # fmt: skip
+    for n_aux in (0, 2):
+        cfg = TrainConfig(modalities=("bio",), epochs=1, lr=1e-12, batch_size=4, progress=False)
+        hist = Trainer(Constant(n_aux), cfg, verbose=False).fit(data)
+        assert hist[0]["train_loss"] == pytest.approx((1 + n_aux) * math.log(2), rel=1e-5)
+
+
+def test_modality_dropout_zeroes_one_modality_per_dropped_sample():
+    face, bio = _inputs(64)
+    model = build_model("gbvnet", image_size=32, modality_dropout=0.5, seed=0)
+    seen = []
+    model.fusion.register_forward_pre_hook(lambda mod, args: seen.append([f.detach() for f in args[0]]))
+    model.train()
+    torch.manual_seed(0)
+    model(face=face, bio=bio)
+    f_face, f_bio = seen[-1]
+    zero_face, zero_bio = (f_face == 0).all(1), (f_bio == 0).all(1)
+    assert not (zero_face & zero_bio).any() and 10 < int((zero_face | zero_bio).sum()) < 54
+    model.eval()
+    with torch.no_grad():
+        model(face=face, bio=bio)
+    assert not (seen[-1][0] == 0).all(1).any() and not (seen[-1][1] == 0).all(1).any()
+    with pytest.raises(ValueError, match="modality_dropout"):
+        build_model("gbvnet", modality_dropout=1.0)
+
+
+def test_standardised_features_have_zero_mean_and_unit_spread():
+    face, bio = _inputs(4)
+    model = build_model("safavi", image_size=32, normalize_features=True, seed=0).eval()
+    seen = []
+    model.fusion.register_forward_pre_hook(lambda mod, args: seen.append([f.detach() for f in args[0]]))
+    with torch.no_grad():
+        model(face=face, bio=bio)
+    for f in seen[-1]:
+        torch.testing.assert_close(f.mean(1), torch.zeros(4), atol=1e-5, rtol=0)
+        torch.testing.assert_close(f.std(1, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
