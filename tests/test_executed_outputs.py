@@ -15,7 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-PENDING = ("07_",)
 WARNING = re.compile(r"\b\w*Warning:|^WARNING\b|\bWARNING \[|\bdeprecated\b", flags=re.M | re.I)
 
 
@@ -38,11 +37,7 @@ def test_the_scan_finds_warnings():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(nb.name, marks=pytest.mark.xfail(reason="reformatted with the engine change", strict=False))
-     if nb.name.startswith(PENDING) else nb.name for nb in NOTEBOOKS],
-)  # fmt: skip
+@pytest.mark.parametrize("name", [nb.name for nb in NOTEBOOKS])
 def test_no_warnings_in_executed_outputs(built_book, name):
     out, _ = built_book
     found = warnings_in(nbformat.read(out / "chapters" / name, as_version=4))

@@ -397,3 +397,29 @@ def test_gate_vs_trait_draws_no_trend_through_two_subjects(model, data):
     ax = plot_gate_vs_trait(per, traits, value="gate_face")
     assert "too few for a trend" in ax.get_title() and not ax.lines
     plt.close("all")
+
+
+def test_gates_and_degradations_over_the_cells_of_a_sweep(tmp_path):
+    from emolab.analysis import collect_cell_gates, evaluate_cells_degraded, pool_degraded
+    from emolab.train import Cell, TrainConfig
+    from emolab.train.sweep import cell_fold, run_sweep
+
+    cells = [Cell(model="tiny", modalities=("face", "bio"), task="valence", protocol="trial-kfold", subject=1,
+                  fold=f, n_splits=3, train=TrainConfig(epochs=1, batch_size=8, progress=False).to_dict(),
+                  data={"factory": "test_gates:tiny_data"}, model_factory="test_gates:tiny_factory")
+             for f in (0, 1)]  # fmt: skip
+    results = tmp_path / "results.csv"
+    run_sweep(cells, results, keep_checkpoints=True, progress=False)
+    data = tiny_data()
+    folds = [cell_fold(c, data.metadata) for c in cells]
+    assert [f.fold for f in folds] == [0, 1] and not set(folds[0].test_idx) & set(folds[1].test_idx)
+    gates = collect_cell_gates(cells, data, results)
+    assert len(gates) == 2 * len(data)  # every segment of the subject, once per cell
+    assert gates.groupby("protocol")["tested"].sum().item() == sum(len(f.test_idx) for f in folds)
+    degraded = evaluate_cells_degraded(cells, data, results, seed=0)
+    per = pool_degraded(degraded)
+    clean = per[per["kind"] == "clean"].iloc[0]
+    assert clean["n"] == sum(len(f.test_idx) for f in folds)
+    rows = degraded[degraded["kind"] == "clean"]
+    assert clean["accuracy"] == pytest.approx((rows["accuracy"] * rows["n"]).sum() / rows["n"].sum())
+    assert {"gate_face", "gate_bio"} <= set(per.columns)

@@ -20,15 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MAX_LINE, MAX_CELL_LINES = 88, 15
-#: Chapter 07 still has cells over 15 lines and lines over 88 columns (its gate and degradation
-#: analyses): open work.
-PENDING = ("07_",)
 
 
-def _params(check_pending: bool = True):
-    marks = pytest.mark.xfail(reason="chapter 07: long analysis cells not yet moved into emolab", strict=False)
-    return [pytest.param(nb, id=nb.stem, marks=marks if nb.name.startswith(PENDING) else ())
-            for nb in NOTEBOOKS]  # fmt: skip
+def _params():
+    return [pytest.param(nb, id=nb.stem) for nb in NOTEBOOKS]
 
 
 def _cells(nb: Path) -> list[dict]:

@@ -10,17 +10,20 @@ from emolab.analysis.gates import (
     GateValues,
     add_noise,
     aggregate_gates,
+    collect_cell_gates,
     collect_gates,
     default_degradations,
+    evaluate_cells_degraded,
     evaluate_degraded,
     gate_slices,
     gaussian_blur,
     load_cell_model,
     occlude,
+    pool_degraded,
 )
 
 __all__ = [
-    "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_gates",
-    "default_degradations", "evaluate_degraded", "gate_slices", "gaussian_blur", "load_cell_model",
-    "occlude",
+    "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
+    "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",
+    "gaussian_blur", "load_cell_model", "occlude", "pool_degraded",
 ]

@@ -551,3 +551,57 @@ def evaluate_degraded(
         out["accuracy_drop"] = np.nan
     first = ["condition", "modality", "kind", "level", *keys]
     return out[first + [c for c in out.columns if c not in first]]
+
+
+# ---------------------------------------------------------------------- over the cells of a grid
+def collect_cell_gates(cells: Sequence, dataset: Dataset, results_path: str | os.PathLike, *,
+                       retrain: bool = True) -> pd.DataFrame:  # fmt: skip
+    """The gate of every cell's trained model on the segments it may see, in one table.
+
+    For each cell the model is reloaded (:func:`load_cell_model`) and its gate collected
+    (:func:`collect_gates`) on its subject's segments (a per-subject model is applied to its own
+    subject only; a pooled model to every segment).  Returns the per-segment rows of
+    :attr:`GateValues.samples` with ``task``, ``protocol`` and ``tested`` (the segment was in the
+    cell's test fold) added.
+    """
+    from emolab.train.sweep import cell_fold
+
+    meta = dataset.metadata.reset_index(drop=True)
+    tables = []
+    for c in cells:
+        fold, model = cell_fold(c, meta), load_cell_model(c, results_path, retrain=retrain)
+        own = meta["subject"].eq(c.subject).to_numpy() if c.subject >= 0 else np.ones(len(meta), bool)
+        idx = pd.RangeIndex(len(meta))[own]
+        gv = collect_gates(model, torch.utils.data.Subset(dataset, idx.tolist()), task=c.task)
+        tested = idx.isin(pd.Index(fold.test_idx))
+        tables.append(gv.samples.assign(task=c.task, protocol=c.protocol, tested=tested))
+    return pd.concat(tables, ignore_index=True)
+
+
+def evaluate_cells_degraded(cells: Sequence, dataset: Dataset, results_path: str | os.PathLike,
+                            degradations: Sequence[Degradation] | None = None, *, seed: int = 0,
+                            retrain: bool = True) -> pd.DataFrame:  # fmt: skip
+    """:func:`evaluate_degraded` of every cell's model on its own test fold, rows stacked with
+    the cell's ``task``, ``protocol`` and ``subject``."""
+    from emolab.train.sweep import cell_fold
+
+    meta = dataset.metadata.reset_index(drop=True)
+    rows = []
+    for c in cells:
+        test = torch.utils.data.Subset(dataset, cell_fold(c, meta).test_idx.tolist())
+        model = load_cell_model(c, results_path, retrain=retrain)
+        res = evaluate_degraded(model, test, degradations, task=c.task, seed=seed)
+        rows.append(res.assign(task=c.task, protocol=c.protocol, subject=c.subject))
+    return pd.concat(rows, ignore_index=True)
+
+
+def pool_degraded(degraded: pd.DataFrame, by: Sequence[str] = ("protocol",)) -> pd.DataFrame:
+    """Pool :func:`evaluate_cells_degraded` rows over cells: accuracy over all their test
+    segments per ``by`` × condition, mean majority baseline and mean gate values."""
+    keys = [*by, "condition", "modality", "kind", "level"]
+    g = degraded.assign(correct=degraded["accuracy"] * degraded["n"]).groupby(keys, sort=False)
+    agg = {"n": ("n", "sum"), "correct": ("correct", "sum"), "majority_baseline": ("majority_baseline", "mean")}
+    agg |= {c: (c, "mean") for c in degraded.columns if c.startswith("gate_")}
+    out = g.agg(**agg).reset_index()
+    out["accuracy"] = out["correct"] / out["n"]
+    return out

@@ -280,6 +280,20 @@ class CellOutput:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def cell_fold(cell: Cell, metadata: pd.DataFrame, *, labels: np.ndarray | None = None) -> Fold:
+    """The :class:`~emolab.train.protocols.Fold` a cell trains and tests on, rebuilt from the
+    metadata with the cell's protocol, split seed and label rule (``ValueError`` when the data
+    has no such fold)."""
+    if labels is None:
+        labels = make_labels(metadata, task=cell.task, method=cell.label_method, threshold=cell.label_threshold)
+    folds = make_folds(metadata, cell.protocol, task=cell.task, n_splits=cell.n_splits,
+                       seed=cell.split_seed, labels=labels)  # fmt: skip
+    match = [f for f in folds if f.subject == cell.subject and f.fold == cell.fold]
+    if len(match) != 1:
+        raise ValueError(f"{cell.cell_id}: fold not found in the data (protocol {cell.protocol})")
+    return match[0]
+
+
 def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput:
     """Run one cell (in whichever process calls it); checkpoints go to ``workdir/checkpoint``."""
     t0 = time.perf_counter()
@@ -291,18 +305,14 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
         raise TypeError(f"the dataset from {cell.data.get('factory')} has no .metadata DataFrame")
     config = cell.train_config()
     labels = make_labels(metadata, task=cell.task, method=cell.label_method, threshold=cell.label_threshold)
-    folds = make_folds(metadata, cell.protocol, task=cell.task, n_splits=cell.n_splits,
-                       seed=cell.split_seed, labels=labels)
-    match = [f for f in folds if f.subject == cell.subject and f.fold == cell.fold]
-    if len(match) != 1:
-        raise ValueError(f"{cell.cell_id}: fold not found in the data (protocol {cell.protocol})")
+    fold = cell_fold(cell, metadata, labels=labels)
     timings["folds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seed_everything(config.seed)
     model = _resolve(cell.model_factory)(cell.model, modalities=cell.modalities, **cell.model_kwargs)
     timings["build"] = time.perf_counter() - t0
     ckpt = None if workdir is None else Path(workdir) / "checkpoint"
-    out = run_fold(model, dataset, metadata, match[0], config, labels=labels, checkpoint_dir=ckpt,
+    out = run_fold(model, dataset, metadata, fold, config, labels=labels, checkpoint_dir=ckpt,
                    verbose=False)
     proto = get_protocol(cell.protocol)
     rows = []
