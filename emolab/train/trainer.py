@@ -23,6 +23,10 @@ What it does, and why:
   ``checkpoint_dir`` continues from epoch k + 1 and ends with the same weights and metrics as an
   uninterrupted run on the CPU.  The shuffling order and the augmentations of each epoch come from
   generators seeded by ``(seed, epoch)``; the global torch random state (dropout) is saved.
+* A model that leaves a list ``auxiliary_logits`` of logits shaped like its output during a
+  training forward pass (deep supervision, e.g. ``MultimodalModel(auxiliary_heads=True)``) has
+  the binary cross-entropy of each added to the training loss; validation and test use the
+  model's output only.
 * Folds gathered into memory (:class:`~emolab.train.batches.InMemorySegments`) are batched by
   indexing stacked tensors, face crops still uint8 until they reach the device.
 * CUDA: autocast in bf16 (fp16 + gradient scaling on GPUs without bf16), pinned memory and
