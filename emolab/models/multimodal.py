@@ -122,8 +122,8 @@ class MultimodalModel(nn.Module):
     def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> torch.Tensor:
         features = [f for _, f in sorted(self.encode(face=face, bio=bio).items(),
                                          key=lambda kv: self.modalities.index(kv[0]))]  # fmt: skip
-        if self.auxiliary is not None and self.training:
-            self.auxiliary_logits = [head(f) for head, f in zip(self.auxiliary, features)]  # (B, n_outputs) each
+        if self.auxiliary is not None:  # (B, n_outputs) each, in training mode only
+            self.auxiliary_logits = [h(f) for h, f in zip(self.auxiliary, features)] if self.training else []
         if self.normalize_features and len(features) > 1:
             features = [nn.functional.layer_norm(f, f.shape[-1:]) for f in features]  # (B, D) each
         if self.training and self.modality_dropout > 0 and len(features) > 1:
