@@ -189,7 +189,6 @@ def record_browser(records: Sequence[Record], *, max_points: int = 1500):
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    import seaborn as sns
     from IPython.display import display
 
     by_key = {(r.subject, r.trial): r for r in records}
@@ -211,19 +210,10 @@ def record_browser(records: Sequence[Record], *, max_points: int = 1500):
         with out:
             if rec is None:
                 return
-            chans = group_channels(rec, group.value)
-            if not chans:
+            if not group_channels(rec, group.value):
                 print(f"no {group.value} channels in this recording")
                 return
-            fig, ax = plt.subplots(figsize=(10, 3))
-            data = long_signals(rec, chans, max_points=max_points)
-            sns.lineplot(data=data, x="time_s", y="value", hue="channel", ax=ax, linewidth=0.7)
-            ax.axvline(0.0, color="k", linestyle=":")
-            ax.set(xlabel="time from stimulus onset (s)",
-                   title=f"subject {rec.subject}, trial {rec.trial} (video {rec.experiment_id}): "
-                         f"valence {rec.ratings['valence']:.1f}, arousal {rec.ratings['arousal']:.1f}")  # fmt: skip
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
-            fig.tight_layout()
+            fig = plot_record(rec, group.value, max_points=max_points)
             display(fig)
             plt.close(fig)
 
