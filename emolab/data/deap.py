@@ -185,6 +185,17 @@ def _cell(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+
+def _refuse_cells(path, table: pd.DataFrame, column: str, bad: pd.Series, what: str) -> None:
+    """Raise naming the file, the column and the first line whose cell is ``bad`` (not ``what``)."""
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DeapFormatError(
+            f"{path}: column {column}, line {i + 2}: {_cell(table[column].iloc[i])} is not {what} "
+            f"({int(bad.sum())} such cell(s)); fix the cell or copy the file again from DEAP's "
+            "metadata_csv.zip"
+        )
+
 def read_participant_ratings(root: str | Path) -> pd.DataFrame:
     """Load ``metadata_csv/participant_ratings.csv`` and check its columns.
 
@@ -214,28 +225,16 @@ def read_participant_ratings(root: str | Path) -> pd.DataFrame:
             raise DeapFormatError(f"{path}: column {c} has empty cells (first on line {line}); "
                                   "every row needs Participant_id, Trial and Experiment_id")  # fmt: skip
         values = pd.to_numeric(table[c], errors="coerce")
-        bad = values.isna() | (values != values.round()) | (values < 1)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DeapFormatError(
-                f"{path}: column {c}, line {i + 2}: {_cell(table[c].iloc[i])} is not a positive whole "
-                f"number ({int(bad.sum())} such cell(s)); fix the cell or copy the file again "
-                "from DEAP's metadata_csv.zip"
-            )
+        _refuse_cells(path, table, c, values.isna() | (values != values.round()) | (values < 1),
+                      "a positive whole number")  # fmt: skip
         table[c] = values.astype(int)
     lo, hi = RATING_SCALE
     for c in _CSV_RATINGS:
         if c not in table.columns:
             continue
         values = pd.to_numeric(table[c], errors="coerce")
-        bad = (values.isna() & table[c].notna()) | (values < lo) | (values > hi)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DeapFormatError(
-                f"{path}: column {c}, line {i + 2}: {_cell(table[c].iloc[i])} is not a rating on the "
-                f"{lo:g}-{hi:g} scale ({int(bad.sum())} such cell(s)); fix the cell or copy the "
-                "file again from DEAP's metadata_csv.zip"
-            )
+        _refuse_cells(path, table, c, (values.isna() & table[c].notna()) | (values < lo) | (values > hi),
+                      f"a rating on the {lo:g}-{hi:g} scale")  # fmt: skip
         table[c] = values
     for c in ("Start_time", "Familiarity"):
         if c not in table.columns:
