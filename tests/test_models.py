@@ -320,14 +320,14 @@ def test_attention_dropout_is_an_option(name):
     assert all(a.dropout == 0.2 for a in attentions(dropped))
 
 
-def _inputs(b=6, s=32):
+def _random_inputs(b=6, s=32):
     g = torch.Generator().manual_seed(0)
     return torch.rand(b, 5, 3, s, s, generator=g), torch.randn(b, 40, 128, generator=g)
 
 
 @pytest.mark.parametrize("name", ["safavi", "gbvnet"])
 def test_auxiliary_heads_give_one_logit_per_modality_in_training_only(name):
-    face, bio = _inputs()
+    face, bio = _random_inputs()
     model = build_model(name, image_size=32, auxiliary_heads=True, seed=0)
     model.train()
     out = model(face=face, bio=bio)
@@ -369,7 +369,7 @@ def test_trainer_adds_the_auxiliary_losses():
 
 
 def test_modality_dropout_zeroes_one_modality_per_dropped_sample():
-    face, bio = _inputs(64)
+    face, bio = _random_inputs(64)
     model = build_model("gbvnet", image_size=32, modality_dropout=0.5, seed=0)
     seen = []
     model.fusion.register_forward_pre_hook(lambda mod, args: seen.append([f.detach() for f in args[0]]))
@@ -388,7 +388,7 @@ def test_modality_dropout_zeroes_one_modality_per_dropped_sample():
 
 
 def test_standardised_features_have_zero_mean_and_unit_spread():
-    face, bio = _inputs(4)
+    face, bio = _random_inputs(4)
     model = build_model("safavi", image_size=32, normalize_features=True, seed=0).eval()
     seen = []
     model.fusion.register_forward_pre_hook(lambda mod, args: seen.append([f.detach() for f in args[0]]))
