@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from emolab._logging import logger, use_log_level
 from emolab.train.augment import augment_bio, augment_face
-from emolab.train.batches import InMemorySegments
+from emolab.train.batches import META_KEYS, InMemorySegments
 from emolab.train.checkpoints import load_checkpoint
 from emolab.train.config import TASK_INDEX, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
@@ -59,7 +59,6 @@ from emolab.train.metrics import binary_metrics
 CHECKPOINT_NAME = "last.pt"
 #: History fields that measure time (they differ between otherwise identical runs).
 TIMING_KEYS = ("seconds", "samples_per_s", "val_seconds", "checkpoint_seconds")
-_META_KEYS = ("subject", "trial", "experiment_id", "segment", "has_face")
 
 
 def seed_everything(seed: int) -> None:
@@ -193,7 +192,7 @@ class Trainer:
     # ------------------------------------------------------------------------------ plumbing
     @property
     def _keys(self) -> tuple[str, ...]:
-        return (*self.config.modalities, "labels", "target", *_META_KEYS)
+        return (*self.config.modalities, "labels", "target", *META_KEYS)
 
     def _loader(self, dataset: Dataset, *, shuffle: bool, epoch: int = 0):
         """Batches of ``dataset``: cut from its tensors for :class:`InMemorySegments` (no per-item
@@ -405,11 +404,11 @@ class Trainer:
         ``trial``, ``segment`` …) as arrays, for per-subject and per-trial analyses.
         """
         self.model.eval()
-        logits, ys, meta = [], [], {k: [] for k in _META_KEYS}
+        logits, ys, meta = [], [], {k: [] for k in META_KEYS}
         for batch in self._loader(dataset, shuffle=False):
             logits.append(self._forward(self._inputs(batch)).cpu())
             ys.append(self._target(batch).cpu())
-            for k in _META_KEYS:
+            for k in META_KEYS:
                 if k in batch:
                     meta[k].append(batch[k])
         if not logits:
