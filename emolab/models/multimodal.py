@@ -120,8 +120,8 @@ class MultimodalModel(nn.Module):
         return features
 
     def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> torch.Tensor:
-        features = [f for _, f in sorted(self.encode(face=face, bio=bio).items(),
-                                         key=lambda kv: self.modalities.index(kv[0]))]  # fmt: skip
+        encoded = self.encode(face=face, bio=bio)
+        features = [encoded[m] for m in self.modalities]  # fusion order: face first
         if self.auxiliary is not None:  # (B, n_outputs) each, in training mode only
             self.auxiliary_logits = [h(f) for h, f in zip(self.auxiliary, features)] if self.training else []
         if self.normalize_features and len(features) > 1:
@@ -130,7 +130,8 @@ class MultimodalModel(nn.Module):
             b, dev = features[0].shape[0], features[0].device
             dropped = torch.rand(b, device=dev) < self.modality_dropout  # (B,)
             which = torch.randint(len(features), (b,), device=dev)  # the modality dropped
-            features = [f * (~(dropped & (which == i))).unsqueeze(1).to(f.dtype) for i, f in enumerate(features)]
+            keep = [~(dropped & (which == i)) for i in range(len(features))]  # (B,) each
+            features = [f * k.unsqueeze(1).to(f.dtype) for f, k in zip(features, keep)]
         return self.fusion(features)  # -> (B, n_outputs)
 
     def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
