@@ -2,6 +2,7 @@
 
 * every figure of the reference file is cited (a key of book/references.bib, a link), a fraction,
   and, where the papers' text is at hand, the very number printed in their tables;
+* no accuracy-like figure is typed into the book's prose unless it is one of those figures;
 * every bibliography entry can be found again (authors, title, year, DOI / URL / ISBN) and every
   ``{cite}`` key used by the book exists.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import json
 import os
 import re
 import tomllib
@@ -181,6 +183,99 @@ def test_paper_rows_are_the_numbers_printed_in_the_paper(reference, source, pape
     for row in ours.itertuples():
         transcribed.setdefault((row.dataset, row.model), {})[row.task] = _printed(row.value)
     assert {k: (v["valence"], v["arousal"]) for k, v in transcribed.items()} == printed
+
+
+# --------------------------------------------------------------------------- typed figures
+
+# A number followed by a percent sign (also a range "95-98 %"), or a decimal fraction such as
+# 0.57 that is not followed by a unit ("0.5 s", "0.2 Hz" are durations and frequencies).
+FIGURE = re.compile(
+    r"(?<![\w.])(?P<a>\d{1,3}(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(?P<b>\d{1,3}(?:\.\d+)?))?\s*(?:\\?%|percent\b|per cent\b)"
+    r"|(?<![\w.])(?P<f>0\.\d+)(?![\w.])(?!\s*(?:s|ms|Hz|kHz|µV|uV|mV|V|mm|cm|px|dB|GiB|MB)\b)"
+)
+# Figures that are not accuracies, each with its reason (matched against the text around them).
+ALLOWED = [
+    (re.compile(r"\b\d{2}(?:\.\d)?\s*%\s+(?:\w+\s+)?(?:confidence|bootstrap|interval)|\bcentral \d{2}\s*%"),
+     "the level of a confidence interval"),
+    (re.compile(r"(?<![\w.])(?:50\s*%|0\.5)(?!\d|\.\d)"),
+     "one half: the chance level of a balanced binary task, or a gate's neutral value sigmoid(0)"),
+    (re.compile(r"^# (?:\d+\.\s*)?Why 97 %", flags=re.M),
+     "the title of the leakage chapter (notebooks/09_why_97_percent.ipynb): a name, not a result"),
+]  # fmt: skip
+CODE = re.compile(r"```.*?```|`[^`\n]*`", flags=re.S)
+
+
+def typed_figures(text: str) -> list[tuple[str, list[Decimal]]]:
+    """Accuracy-like figures typed in markdown: ``(as printed, [values as fractions])``.
+
+    Code (fenced blocks, inline spans, MyST roles) is skipped, and so is every figure inside an
+    :data:`ALLOWED` match.  Percentages are returned as fractions (``"97.64 %"`` -> 0.9764).
+    """
+    text = CODE.sub(lambda m: " " * len(m.group()), text)
+    allowed = [m.span() for pattern, _ in ALLOWED for m in pattern.finditer(text)]
+    found = []
+    for m in FIGURE.finditer(text):
+        if any(a <= m.start() < b for a, b in allowed):
+            continue
+        if m.group("f"):
+            found.append((m.group(), [Decimal(m.group("f"))]))
+        else:
+            found.append((m.group(), [Decimal(x) / 100 for x in (m.group("a"), m.group("b")) if x]))
+    return found
+
+
+def _traceable(value: Decimal, known: set[Decimal]) -> bool:
+    """A typed figure is traceable when it *is* a reference figure, at the file's own precision:
+    "97.64 %" is Safavi et al.'s valence; a rounded "97 %" fits several rows and none exactly."""
+    return value in known
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Safavi et al. report 97.64 % on valence.", ["97.64 %"]),
+    ("Both papers report 95-98 % accuracy.", ["95-98 %"]),
+    ("## 3. Why 97 % deserves a second look", ["97 %"]),
+    ("the majority baseline (0.57 / 0.59) beats every model", ["0.57", "0.59"]),
+    ("an accuracy of 0.6 at best, 61.3% on arousal", ["0.6", "61.3%"]),
+    ("1 s windows at 128 Hz, 64x64 crops, chapter 9, 32 subjects (2025)", []),
+    ("a 2 s window with a 0.5 s stride, frames 0.2 s apart", []),
+    ("mean accuracy with its 95 % confidence interval; keep the central 95 % of the means", []),
+    ("the dotted line is 50 %. Balanced accuracy 0.5 = chance; `sigmoid(0) = 0.5`", []),
+    ("version 0.26.1, doi 10.3389/fnins.2013.00267, arXiv 2508.02417", []),
+    ("```python\nprint(f'{acc:.1%}', 0.97)\n```\nand `0.9764` in code", []),
+    ("# 9. Why 97 %: leakage\n\nThe chapter title is a name.", []),
+])  # fmt: skip
+def test_typed_figures_finds_accuracies_and_nothing_else(text, expected):
+    assert [printed for printed, _ in typed_figures(text)] == expected
+
+
+def test_a_rounded_figure_is_not_traceable(reference):
+    known = {Decimal(str(v)) for v in reference["value"]}
+    assert _traceable(Decimal("0.9764"), known) and _traceable(Decimal("0.57"), known)
+    assert _traceable(Decimal("97.78") / 100, known) and _traceable(Decimal("62.70") / 100, known)
+    assert not _traceable(Decimal("0.97"), known) and not _traceable(Decimal("0.98"), known)
+
+
+def _markdown_of(path: Path) -> list[tuple[str, str]]:
+    if path.suffix == ".md":
+        return [(path.name, path.read_text())]
+    cells = json.loads(path.read_text())["cells"]
+    return [(f"{path.name}, cell {i}", "".join(c["source"])) for i, c in enumerate(cells) if c["cell_type"] == "markdown"]
+
+
+def test_the_book_types_no_figure_that_is_not_a_reference_figure(reference):
+    known = {Decimal(str(v)) for v in reference["value"]}
+    untraced = [
+        f"{where}: {printed!r}"
+        for path in [*PAGES, *NOTEBOOKS]
+        for where, text in _markdown_of(path)
+        for printed, values in typed_figures(text)
+        if not all(_traceable(v, known) for v in values)
+    ]
+    assert not untraced, (
+        "accuracy-like figures typed into the book that are not in emolab/data/reference_results.csv "
+        "(compute them in a code cell, read them with emolab.reference, or quote the exact reference "
+        "figure):\n" + "\n".join(untraced)
+    )
 
 
 # --------------------------------------------------------------------------- the bibliography
