@@ -8,6 +8,7 @@
 * :mod:`emolab.train.metrics` — per-fold metrics, majority baseline, pooling per subject, bootstrap
   and Student-t intervals.
 * :mod:`emolab.train.results` — the tidy results table.
+* :mod:`emolab.train.leak_audit` — :func:`audit`, every leak detectable in one evaluation.
 * :mod:`emolab.train.sweep` — one fold (:func:`run_fold`) and a resumable parallel grid.
 """
 
@@ -15,6 +16,7 @@ from emolab.train.augment import augment_bio, augment_face
 from emolab.train.batches import InMemorySegments
 from emolab.train.config import AugmentConfig, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
+from emolab.train.leak_audit import AUDIT_CHECKS, audit
 from emolab.train.metrics import aggregate, binary_metrics, bootstrap_ci, majority_baseline, mean_ci, pool_folds
 from emolab.train.protocols import (
     PROTOCOLS,
@@ -32,8 +34,8 @@ from emolab.train.sweep import Cell, cell_fold, make_cells, run_cell, run_fold, 
 from emolab.train.trainer import Trainer, WithTargets, seed_everything
 
 __all__ = [
-    "PROTOCOLS", "AugmentConfig", "Cell", "Fold", "InMemorySegments", "Protocol", "TrainConfig", "Trainer",
-    "WithTargets", "aggregate", "append_results", "augment_bio", "augment_face", "binary_metrics",
+    "AUDIT_CHECKS", "PROTOCOLS", "AugmentConfig", "Cell", "Fold", "InMemorySegments", "Protocol", "TrainConfig", "Trainer",
+    "WithTargets", "aggregate", "append_results", "audit", "augment_bio", "augment_face", "binary_metrics",
     "bootstrap_ci", "cell_fold", "check_folds", "pool_folds",
     "config_of", "get_protocol", "leakage_report", "load_results", "majority_baseline", "make_cells", "make_folds",
     "make_labels", "mean_ci", "resolve_device", "resolve_precision", "run_cell", "run_fold",
