@@ -1,9 +1,12 @@
-"""Experiment profiles and the runner the result chapters share (chapters 05-07).
+"""Experiment profiles and the runner the result chapters share (chapters 05-09).
 
 A chapter does three things: get the segments (:func:`prepare_segments`), run a grid of
 model × modalities × task × protocol cells (:func:`run_grid`, built on the resumable
 :func:`emolab.train.sweep.run_sweep`), and read the results back (:func:`load_grid_results`,
-:func:`summarize`, :func:`grid_histories`, :func:`grid_predictions`).
+:func:`summarize`, :func:`grid_histories`, :func:`grid_predictions`).  Chapter 08 sets the
+results beside the papers' published figures (:func:`paper_comparison`), chapter 09 sweeps the
+synthetic trial fingerprint (:func:`fingerprint_sweep`), and every result chapter audits its
+evaluations for leaks (:func:`audit_protocols`).
 
 Every chapter of a profile appends to one results table (:func:`default_results_path`), so a cell
 that two chapters need — say the Safavi bio-only model under ``trial-kfold``, which chapter 05
@@ -14,9 +17,9 @@ still computes everything it shows.
 Profiles
 --------
 ``"smoke"``
-    Ours: tiny and fast on two CPU cores (the book's CI).  Two synthetic subjects, 5-fold splits
-    of which only the first folds run, a few epochs.  Enough to show the gap between the leaky and
-    the leak-free protocol on the synthetic data, not enough for tight confidence intervals.
+    Ours: the book's CI run on two CPU cores.  Six synthetic subjects of 12 short trials, every
+    fold of 3-fold splits, 8 epochs (2 for the protocols that pool subjects), small face crops:
+    enough for intervals over subjects that separate what the synthetic knobs put in the data.
 ``"full"``
     The papers' settings (Safavi et al. :cite:`safavi_deep_multimodal`, GBV-Net
     :cite:`yu2025gbvnet`): every subject, 10 folds, Adam with learning rate 1e-3, batch 256;
@@ -50,7 +53,8 @@ from emolab.paths import cache_dir
 __all__ = [
     "PROFILES", "ExperimentProfile", "TrialHeads", "get_profile", "prepare_segments", "open_segments",
     "segment_shapes", "default_results_path", "grid_cells", "run_grid", "load_grid_results",
-    "summarize", "accuracy_table", "verdicts", "protocol_gaps", "fusion_gains", "CHAPTER_GRIDS", "chapter_claims", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
+    "summarize", "accuracy_table", "verdicts", "protocol_gaps", "fusion_gains", "CHAPTER_GRIDS", "PAPER_PROTOCOLS", "chapter_claims", "summarize_protocols", "paper_comparison",
+    "comparison_table", "audit_protocols", "fingerprint_sweep", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
 ]
 
 
@@ -118,6 +122,11 @@ class ExperimentProfile:
         al. arousal 0.704 -> 0.731 (bio alone 0.722); Safavi et al. valence stayed at 0.532
         (face alone 0.671), also with modality dropout or standardised features.  The full
         profile keeps the papers' models.
+    pooled_epochs : int or None
+        Epochs of the protocols whose training fold pools every subject (``pooled-segment-kfold``,
+        ``loso``); ``None``: ``epochs``.  Ours, for the CI profile: a pooled fold holds five to six
+        subjects' segments, so 2 epochs take about as many optimiser steps as the 8 epochs of one
+        subject's fold, and the grid of chapter 08 stays within the CI budget.
     """
 
     name: str
@@ -139,6 +148,7 @@ class ExperimentProfile:
     checkpoint_interval_s: float = 0.0
     keep: str = "best"
     fused_model_kwargs: dict = field(default_factory=dict)
+    pooled_epochs: int | None = None
 
     def __post_init__(self) -> None:
         if self.subjects is not None:
@@ -151,6 +161,8 @@ class ExperimentProfile:
             raise ValueError(f"ExperimentProfile.segments_per_trial must be >= 1, got {self.segments_per_trial}")
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.n_jobs < 1:
             raise ValueError("ExperimentProfile epochs, patience, batch_size and n_jobs must be positive")
+        if self.pooled_epochs is not None and self.pooled_epochs < 1:
+            raise ValueError(f"ExperimentProfile.pooled_epochs must be >= 1 or None, got {self.pooled_epochs}")
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -171,7 +183,7 @@ PROFILES: dict[str, ExperimentProfile] = {
                                max_folds=None, epochs=8, patience=8, batch_size=8, lr=1e-3,
                                val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=None,
                                face_size=32, checkpoint_interval_s=30.0, keep="last",
-                               fused_model_kwargs={"auxiliary_heads": True}),
+                               fused_model_kwargs={"auxiliary_heads": True}, pooled_epochs=2),
     # The papers' protocol sizes; epochs/patience ours.
     "full": ExperimentProfile(name="full", synthetic_preset="deap", subjects=None, n_splits=10,
                               max_folds=None, epochs=50, patience=8, batch_size=256, lr=1e-3,
@@ -366,6 +378,7 @@ def grid_cells(
     :func:`emolab.models.build_model` after the input sizes read from the store.
     """
     from emolab.train.config import TrainConfig
+    from emolab.train.protocols import get_protocol
     from emolab.train.sweep import make_cells
 
     profile = get_profile(profile)
@@ -376,6 +389,13 @@ def grid_cells(
                              checkpoint_interval_s=profile.checkpoint_interval_s,
                              keep=profile.keep).to_dict()  # fmt: skip
     base_train.update(train or {})
+
+    def protocol_train(protocol: str) -> dict:
+        pooled = not get_protocol(protocol).per_subject
+        if pooled and profile.pooled_epochs is not None and "epochs" not in (train or {}):
+            return {**base_train, "epochs": profile.pooled_epochs}
+        return base_train
+
     mk = {**segment_shapes(dataset), **(model_kwargs or {})}
     cells = []
     for mods in modalities:
@@ -389,10 +409,11 @@ def grid_cells(
                            "modalities": list(mods),
                            "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
         fused = dict(profile.fused_model_kwargs) if len(mods) > 1 else {}
-        cells += make_cells(dataset.metadata, models=list(models), modalities=[mods], tasks=list(tasks),
-                            protocols=list(protocols), n_splits=profile.n_splits, split_seed=seed,
-                            max_folds=profile.max_folds, train=base_train, model_kwargs={**fused, **mk},
-                            data=data)  # fmt: skip
+        for protocol in protocols:
+            cells += make_cells(dataset.metadata, models=list(models), modalities=[mods], tasks=list(tasks),
+                                protocols=[protocol], n_splits=profile.n_splits, split_seed=seed,
+                                max_folds=profile.max_folds, train=protocol_train(protocol),
+                                model_kwargs={**fused, **mk}, data=data)  # fmt: skip
     return cells
 
 
@@ -597,17 +618,19 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
 
     For every subject: the fused model's pooled accuracy minus the best of the single-modality
     models' pooled accuracies (the best one chosen on the group mean, the same for every
-    subject); then the mean over subjects and its percentile-bootstrap interval.  Face-only
+    subject); then the mean over subjects and its percentile-bootstrap interval.  A pooled
+    protocol (one row per fold, ``subject == -1``) pairs folds instead of subjects (``unit``).  Face-only
     models are scored on segments with a detected face only, fusion on all segments: on data
     where every segment has a face, the test sets are identical.
     """
     from emolab.train.metrics import bootstrap_ci, pool_folds
 
     idx = list(index)
-    per = pool_folds(results, [*idx, "modalities"], "subject")
     rows = []
-    for key, g in per.groupby(idx):
-        wide = g.pivot_table(index="subject", columns="modalities", values="accuracy")
+    for key, cells in results.groupby(idx):
+        unit = "subject" if cells["subject"].nunique() > 1 else "fold"
+        g = pool_folds(cells, [*idx, "modalities"], unit)
+        wide = g.pivot_table(index=unit, columns="modalities", values="accuracy")
         singles = [m for m in wide.columns if m != fused]
         if fused not in wide.columns or not singles:
             continue
@@ -616,7 +639,7 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
         m, lo, hi = bootstrap_ci(diff, confidence=confidence)
         rows.append({**dict(zip(idx, key if isinstance(key, tuple) else (key,))), "fused": wide[fused].mean(),
                      "best_single": best, "best_single_accuracy": wide[best].mean(), "gain": m,
-                     "gain_ci_low": lo, "gain_ci_high": hi, "n_subjects": len(diff)})  # fmt: skip
+                     "gain_ci_low": lo, "gain_ci_high": hi, "n_units": len(diff), "unit": unit})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -793,6 +816,10 @@ def epoch_selection_bias(curves: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------- what the chapters claim
 #: The grids chapters 05-07 run (and chapter 05's control without the fingerprint).
+#: The protocol each paper evaluates with: Safavi et al. per subject over 1 s segments
+#: :cite:`safavi_deep_multimodal`, GBV-Net over all subjects' pooled segments :cite:`yu2025gbvnet`.
+PAPER_PROTOCOLS = {"safavi": "paper-segment-kfold", "gbvnet": "pooled-segment-kfold"}
+
 CHAPTER_GRIDS = {
     "unimodal": dict(models=["safavi", "gbvnet"], modalities=[("bio",), ("face",)],
                      tasks=["valence", "arousal"], protocols=["paper-segment-kfold", "trial-kfold"]),
@@ -801,6 +828,13 @@ CHAPTER_GRIDS = {
     "control": [dict(models=["safavi", "gbvnet"], modalities=[(mod,)], tasks=[task],
                      protocols=["paper-segment-kfold", "trial-kfold"])
                 for mod, task in (("face", "valence"), ("bio", "arousal"))],
+    # chapter 08: each architecture under its paper's protocol and both leak-free ones
+    "results": [dict(models=[model], modalities=[("bio",), ("face",), ("face", "bio")],
+                     tasks=["valence", "arousal"], protocols=[PAPER_PROTOCOLS[model], "trial-kfold", "loso"])
+                for model in ("safavi", "gbvnet")],
+    # chapter 09: one deep model on bio-only stores of several fingerprint strengths
+    "fingerprint": dict(models=["gbvnet"], modalities=[("bio",)], tasks=["arousal"],
+                        protocols=["paper-segment-kfold", "trial-kfold", "loso"]),
 }  # fmt: skip
 
 
@@ -867,3 +901,160 @@ def chapter_claims(
     rows.append({"claim": "bounds", "what": f"{len(every)} intervals", "measured": "all in [0, 1]" if inside
                  else "some outside [0, 1]", "holds": bool(inside)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------- chapter 08: the comparison
+def summarize_protocols(results: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """:func:`summarize` each protocol on its own rows, concatenated.
+
+    Per-subject protocols and ``loso`` get intervals over subjects; ``pooled-segment-kfold``,
+    whose folds mix subjects, gets the mean of its fold accuracies and an interval over folds —
+    as GBV-Net averages its ten fold accuracies :cite:`yu2025gbvnet`.
+    """
+    return pd.concat([summarize(g, **kwargs) for _, g in results.groupby("protocol")], ignore_index=True)
+
+
+def paper_comparison(summary: pd.DataFrame, reference: pd.DataFrame, *, dataset: str = "DEAP",
+                     metric: str = "accuracy") -> pd.DataFrame:  # fmt: skip
+    """Our results beside each paper's own figure, one row per model × modalities × task × protocol.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :func:`summarize_protocols` (``model``, ``modalities``, ``task``, ``protocol``,
+        the metric, its interval and ``majority_baseline``).
+    reference : DataFrame
+        :func:`emolab.reference.load_reference` rows; those of ``kind == "paper"`` for
+        ``dataset`` and ``metric`` are matched on ``architecture`` = ``model``, ``modality`` =
+        ``modalities`` and ``task``.
+    Returns
+    -------
+    DataFrame
+        The summary rows plus ``evaluation`` (``"paper's protocol"``, ``"trial-kfold"`` or
+        ``"loso"``), ``paper`` (the published figure, NaN where the paper reports none) and
+        ``paper_source``.
+    """
+    ref = reference[(reference["kind"] == "paper") & (reference["dataset"] == dataset)
+                    & (reference["metric"] == metric)]  # fmt: skip
+    ref = ref[["architecture", "modality", "task", "value", "source"]].rename(
+        columns={"architecture": "model", "modality": "modalities", "value": "paper", "source": "paper_source"})
+    ref = ref.drop_duplicates(["model", "modalities", "task"])
+    out = summary.merge(ref, on=["model", "modalities", "task"], how="left")
+    own = out["model"].map(PAPER_PROTOCOLS)
+    out["evaluation"] = np.where(out["protocol"] == own, "paper's protocol", out["protocol"])
+    return out
+
+
+def comparison_table(comparison: pd.DataFrame, *, metric: str = "accuracy", digits: int = 3) -> pd.DataFrame:
+    """:func:`paper_comparison` as a readable table: the paper's figure, then per evaluation
+    ``"mean [low, high]"`` and its majority baseline."""
+    index = ["model", "modalities", "task"]
+    table = accuracy_table(comparison.drop(columns="leaky", errors="ignore"), metric=metric, columns="evaluation",
+                           index=index, digits=digits)  # fmt: skip
+    paper = comparison.groupby(index)["paper"].first()
+    table.insert(0, "paper", [f"{v:.{digits}f}" if np.isfinite(v) else "-" for v in paper.reindex(table.index)])
+    order = ["paper", "paper's protocol", "majority (paper's protocol)", "trial-kfold", "majority (trial-kfold)",
+             "loso", "majority (loso)"]  # fmt: skip
+    return table[[c for c in order if c in table.columns]]
+
+
+def audit_protocols(
+    dataset,
+    *,
+    protocols: Sequence[str],
+    task: str = "valence",
+    profile: str | ExperimentProfile = "smoke",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`emolab.train.audit` of the evaluations a grid of this profile runs, per protocol.
+
+    The folds are those :func:`run_grid` trains (same metadata, ``n_splits`` and seed).  What
+    the pipeline fitted comes from the profile: ``normalize="baseline_std"`` uses each trial's
+    own baseline (``"per-trial"``), ``None`` fits nothing; ``keep="last"`` selects no epoch,
+    ``keep="best"`` selects on a validation split carved from the training fold; the labels use
+    the fixed rating threshold of :func:`~emolab.train.protocols.make_labels`.
+
+    Returns
+    -------
+    DataFrame
+        The audit rows of every protocol, with a ``protocol`` column first.
+    """
+    from emolab.train.leak_audit import audit
+    from emolab.train.protocols import make_folds
+
+    profile = get_profile(profile)
+    meta = dataset.metadata.reset_index(drop=True)
+    frames = []
+    for protocol in protocols:
+        folds = make_folds(meta, protocol, task=task, n_splits=profile.n_splits, seed=seed)
+        if profile.max_folds is not None:
+            folds = [f for f in folds if f.fold < profile.max_folds]
+        fit = "per-trial" if profile.normalize == "baseline_std" else "none"
+        selection = "none" if profile.keep == "last" else [f.train_idx for f in folds]
+        frames.append(audit(folds, meta, fit_rows=fit, selection_rows=selection, threshold_rows="fixed")
+                      .assign(protocol=protocol))  # fmt: skip
+    out = pd.concat(frames, ignore_index=True)
+    return out[["protocol", *[c for c in out.columns if c != "protocol"]]]
+
+
+# ------------------------------------------------------------- chapter 09: the fingerprint, swept
+@contextlib.contextmanager
+def _without_video_warnings():
+    """Drop the reader's "no face video folder" records (bio-only synthetic data has none by design)."""
+    import logging
+
+    class _NoVideo(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "no face video folder" not in record.getMessage()
+
+    f = _NoVideo()
+    logger.addFilter(f)
+    try:
+        yield
+    finally:
+        logger.removeFilter(f)
+
+
+def fingerprint_sweep(
+    *,
+    fingerprints: Sequence[float] = (0.0, 0.5, 1.0, 2.0),
+    profile: str | ExperimentProfile = "smoke",
+    seed: int = 0,
+    device: str = "auto",
+    results_path: str | os.PathLike | None = None,
+    n_jobs: int | None = None,
+    train: bool = True,
+    verbose: bool | str | None = "ERROR",
+    **knobs: Any,
+) -> pd.DataFrame:
+    """:data:`CHAPTER_GRIDS` ``["fingerprint"]`` on synthetic data of each fingerprint strength.
+
+    Each strength gets its own bio-only synthetic dataset (``face_subjects=0``: no video is
+    rendered, so a store takes seconds, and the reader's warning about the missing video folders
+    is dropped), otherwise the profile's preset, ``seed`` and any other ``knobs`` of
+    :class:`~emolab.data.synthetic.SyntheticConfig` (e.g. ``label_noise=0``).  With
+    ``train=False`` the cells are only read from the results table (``KeyError`` naming the
+    first missing one).
+
+    Returns
+    -------
+    DataFrame
+        The grid's rows of every strength, with a ``fingerprint`` column.
+    """
+    profile = get_profile(profile)
+    path = Path(results_path) if results_path is not None else default_results_path(profile)
+    grid = CHAPTER_GRIDS["fingerprint"]
+    frames = []
+    for fp in fingerprints:
+        with _without_video_warnings():
+            data = prepare_segments(None, profile=profile, seed=seed, modalities=("bio",), verbose=verbose,
+                                    fingerprint=float(fp), face_subjects=0, **knobs)  # fmt: skip
+        if train:
+            rows = run_grid(data, **grid, profile=profile, seed=seed, device=device, results_path=path,
+                            n_jobs=n_jobs, verbose=verbose)  # fmt: skip
+        else:
+            cells = grid_cells(data, **grid, profile=profile, seed=seed, device=device)
+            rows = load_grid_results(path, cells=cells)
+        frames.append(rows.assign(fingerprint=float(fp)))
+    return pd.concat(frames, ignore_index=True)
+

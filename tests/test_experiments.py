@@ -211,3 +211,78 @@ def test_prepare_segments_normalises_by_the_profile(tiny):
     # baseline-std scaling puts every channel on a comparable scale; the raw channels differ widely
     spread = lambda d: np.ptp(np.log10(np.stack([d[i]["bio"].numpy().std(axis=1) for i in range(6)]).mean(0)))
     assert spread(ds) < spread(raw) - 1.0
+
+
+def test_pooled_protocols_train_for_the_pooled_epochs(tiny):
+    _, ds = tiny
+    prof = PROFILE.replace(epochs=4, pooled_epochs=1)
+    cells = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
+                          protocols=["trial-kfold", "loso", "pooled-segment-kfold"], profile=prof)  # fmt: skip
+    epochs = {c.protocol: c.train["epochs"] for c in cells}
+    assert epochs == {"trial-kfold": 4, "loso": 1, "pooled-segment-kfold": 1}
+    forced = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
+                           protocols=["loso"], profile=prof, train={"epochs": 3})  # fmt: skip
+    assert {c.train["epochs"] for c in forced} == {3}  # an explicit override wins
+    plain = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
+                          protocols=["loso"], profile=prof.replace(pooled_epochs=None))  # fmt: skip
+    assert {c.train["epochs"] for c in plain} == {4}
+    with pytest.raises(ValueError, match="pooled_epochs"):
+        ex.get_profile("smoke", pooled_epochs=0)
+
+
+def _fold_rows(model, protocol, accs, modalities="face+bio", task="valence"):
+    pooled = protocol == "pooled-segment-kfold"
+    return [{"model": model, "modalities": modalities, "task": task, "protocol": protocol,
+             "leaky": protocol != "trial-kfold", "subject": -1 if pooled else i + 1, "fold": i if pooled else 0,
+             "accuracy": a, "balanced_accuracy": a, "majority_baseline": 0.6, "n_test": 20, "n_pos": 12}
+            for i, a in enumerate(accs)]  # fmt: skip
+
+
+def test_paper_comparison_puts_each_paper_beside_its_own_protocol():
+    from emolab.reference import load_reference
+
+    rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.92, 0.94])
+            + _fold_rows("gbvnet", "trial-kfold", [0.6, 0.7, 0.65])
+            + _fold_rows("safavi", "paper-segment-kfold", [0.95, 0.97, 0.99]))  # fmt: skip
+    summary = ex.summarize_protocols(pd.DataFrame(rows))
+    pooled = summary[summary["protocol"] == "pooled-segment-kfold"].iloc[0]
+    assert pooled["unit"] == "fold" and pooled["accuracy"] == pytest.approx(0.92)  # mean of fold accuracies
+    comp = ex.paper_comparison(summary, load_reference(), dataset="DEAP")
+    g = comp[(comp["model"] == "gbvnet") & (comp["protocol"] == "pooled-segment-kfold")].iloc[0]
+    assert g["evaluation"] == "paper's protocol" and g["paper"] == pytest.approx(0.9468)
+    s = comp[comp["model"] == "safavi"].iloc[0]
+    assert s["evaluation"] == "paper's protocol" and s["paper"] == pytest.approx(0.9764)
+    assert set(comp.loc[comp["protocol"] == "trial-kfold", "evaluation"]) == {"trial-kfold"}
+    table = ex.comparison_table(comp)
+    assert list(table.columns[:2]) == ["paper", "paper's protocol"]
+    assert table.loc[("gbvnet", "face+bio", "valence"), "paper"] == "0.947"
+
+
+def test_fusion_gains_pair_folds_for_a_pooled_protocol():
+    rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.8, 0.7])
+            + _fold_rows("gbvnet", "pooled-segment-kfold", [0.8, 0.8, 0.8], modalities="face"))  # fmt: skip
+    g = ex.fusion_gains(pd.DataFrame(rows)).iloc[0]
+    assert g["unit"] == "fold" and g["n_units"] == 3
+    assert g["gain"] == pytest.approx(0.0) and g["best_single"] == "face"
+
+
+def test_audit_protocols_reads_the_profile(tiny):
+    _, ds = tiny
+    table = ex.audit_protocols(ds, protocols=["paper-segment-kfold", "trial-kfold"], profile=PROFILE)
+    status = table.pivot(index="check", columns="protocol", values="status")
+    assert status.loc["shared trials", "paper-segment-kfold"] == "leak"
+    assert status.loc["shared trials", "trial-kfold"] == "ok"
+    assert (status.loc[["statistics fitted on test rows", "model selection on the test fold",
+                        "label threshold from test trials"]] == "ok").all().all()  # fmt: skip
+
+
+def test_paper_comparison_plot():
+    from emolab.reference import load_reference
+    from emolab.viz import results as vr
+
+    rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.92, 0.94])
+            + _fold_rows("gbvnet", "trial-kfold", [0.6, 0.7, 0.65]))  # fmt: skip
+    comp = ex.paper_comparison(ex.summarize_protocols(pd.DataFrame(rows)), load_reference())
+    fig = vr.plot_paper_comparison(comp)
+    stars = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "*"]
+    assert len(stars) == 1 and stars[0].get_ydata()[0] == pytest.approx(0.9468)

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "plot_accuracy", "plot_training_curves", "plot_confusion_matrices", "plot_per_subject_accuracy",
-    "plot_epoch_selection",
+    "plot_epoch_selection", "plot_paper_comparison", "plot_fingerprint_sweep",
 ]
 
 #: Hatching that marks protocols whose test folds share trials with training (leaky).
@@ -251,5 +251,82 @@ def plot_epoch_selection(curves: pd.DataFrame, *, subject: int | None = None, fo
     lines2 = ax2.get_legend_handles_labels()
     ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize="small", loc="lower left")
     ax.set_title(f"subject {subject}, fold {fold}")
+    fig.tight_layout()
+    return fig
+
+
+#: Order of the evaluations of :func:`emolab.experiments.paper_comparison` in plots and tables.
+EVALUATIONS = ("paper's protocol", "trial-kfold", "loso")
+
+
+def plot_paper_comparison(comparison: pd.DataFrame, *, metric: str = "accuracy"):
+    """Our accuracy under each evaluation beside each paper's published figure (chapter 08).
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`emolab.experiments.paper_comparison` output (``model``, ``modalities``, ``task``,
+        ``evaluation``, the metric with its interval, ``majority_baseline``, ``paper``).
+
+    Bars as in :func:`plot_accuracy` (panels: model × task; bars: modalities × evaluation,
+    hatched when leaky; black ticks: majority baseline), and a star where the paper reports a
+    figure, drawn over the bar of the paper's own protocol.
+    """
+    order = {e: i for i, e in enumerate(EVALUATIONS)}
+    df = comparison.sort_values("evaluation", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
+    fig = plot_accuracy(df, x="modalities", hue="evaluation", col="task", row="model", metric=metric)
+    hues = _levels(df, "evaluation")
+    width = 0.8 / len(hues)
+    k = hues.index("paper's protocol") if "paper's protocol" in hues else 0
+    models, tasks = _levels(df, "model"), _levels(df, "task")
+    xs = _levels(df, "modalities")
+    for i, m in enumerate(models):
+        for j, t in enumerate(tasks):
+            ax = fig.axes[i * len(tasks) + j]
+            paper = df[(df["model"] == m) & (df["task"] == t)].groupby("modalities")["paper"].first()
+            for xi, xv in enumerate(xs):
+                v = paper.get(xv, np.nan)
+                if np.isfinite(v):
+                    ax.plot(xi - 0.4 + width * (k + 0.5), v, marker="*", ms=13, color="gold", mec="black", zorder=5)
+    handles = fig.legends[0].legend_handles if fig.legends else []
+    star = plt.Line2D([], [], marker="*", ms=13, color="gold", mec="black", ls="", label="published figure")
+    for leg in list(fig.legends):
+        leg.remove()
+    fig.legend(handles=[*handles, star], loc="lower center", ncol=len(handles) + 1, bbox_to_anchor=(0.5, -0.02),
+               frameon=False)  # fmt: skip
+    return fig
+
+
+def plot_fingerprint_sweep(summary: pd.DataFrame, *, x: str = "fingerprint", hue: str = "protocol",
+                           col: str | None = "pipeline", metric: str = "accuracy"):  # fmt: skip
+    """Accuracy against the strength of the trial fingerprint, one line per protocol (chapter 09).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per ``col`` × ``hue`` × ``x`` with ``metric``, ``<metric>_ci_low``,
+        ``<metric>_ci_high`` and ``majority_baseline`` (e.g. :func:`emolab.train.metrics.aggregate`
+        by those columns).
+
+    Lines: means; bands: intervals; dotted grey: the mean majority baseline of each panel.
+    """
+    cols = _levels(summary, col)
+    fig, axes = _grid(1, len(cols), sharey=True)
+    palette = plt.get_cmap("tab10")
+    for j, c in enumerate(cols):
+        ax = axes[0, j]
+        sub = summary if col is None else summary[summary[col] == c]
+        for k, h in enumerate(_levels(sub, hue)):
+            g = sub[sub[hue] == h].sort_values(x)
+            ax.plot(g[x], g[metric], marker="o", color=palette(k), label=str(h))
+            ax.fill_between(g[x], g[f"{metric}_ci_low"], g[f"{metric}_ci_high"], color=palette(k), alpha=0.2)
+        if "majority_baseline" in sub:
+            ax.axhline(sub["majority_baseline"].mean(), color="grey", ls=":", lw=1.5, label="majority baseline")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel(f"{x} strength")
+        ax.set_title("" if c is None else str(c))
+        if j == 0:
+            ax.set_ylabel(metric.replace("_", " "))
+    axes[0, -1].legend(loc="lower left", frameon=False)
     fig.tight_layout()
     return fig
