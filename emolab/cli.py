@@ -10,8 +10,7 @@ Examples
     emolab data verify-store ~/.cache/emolab/store/deap-0123456789abcdef
     emolab data synth --format deap --preset smoke --out /tmp/deap-synth --seed 0
     emolab sweep --chapter all                # chapters 05-07's grids, headless, here
-    emolab sweep --chapter all --backend ray --address auto --gpus-per-cell 0.25 \
-        -p profile=full -p data_root=/data/deap -p device=cuda
+    emolab sweep --chapter all --backend ray --address auto --gpus-per-cell 0.25 -p profile=full
     emolab sweep --config grid.yaml -p seed=1  # any grid (emolab.sweep_config)
 
 Exit codes: 0 success, 1 an expected failure (a bad input file, a damaged store, a folder that

@@ -84,19 +84,19 @@ def test_emolab_sweep_runs_resumes_and_summarises(tmp_path, monkeypatch, capsys)
 
     def cells_of(grids, **params):  # the toy cells instead of a synthetic store
         seen.update(params, grids=grids)
-        return _cells()
+        return _cells(modalities=[("bio",)])
 
     monkeypatch.setattr(sweep_config, "sweep_cells", cells_of)
     out = tmp_path / "r.csv"
     args = ["sweep", "--config", str(f), "--results", str(out), "--jobs", "1", "-p", "seed=2"]
     assert main(args) == 0
     assert seen["seed"] == 2 and seen["device"] == "auto" and len(seen["grids"]) == 2
-    assert finished_cells(out) == {c.cell_id for c in _cells()}
+    assert finished_cells(out) == {c.cell_id for c in _cells(modalities=[("bio",)])}
     text = capsys.readouterr().out
-    assert "sweep: 8 cells (smoke profile, local backend): 0 already done, 8 run now" in text
+    assert "sweep: 4 cells (smoke profile, local backend): 0 already done, 4 run now" in text
     assert "0 missing" in text and "trial-kfold" in text
     assert main(args) == 0  # resumed: nothing left
-    assert "8 already done, 0 run now" in capsys.readouterr().out
+    assert "4 already done, 0 run now" in capsys.readouterr().out
     assert len(load_results(out)) == len(load_results(out).drop_duplicates(["cell_id", "subject"]))
 
 

@@ -113,7 +113,7 @@ def test_cell_resources_defaults_and_errors():
 
 
 def test_ray_backend_gives_the_local_rows(ray_cluster, tmp_path):
-    cells = _cells()
+    cells = _cells(protocols=["trial-kfold"])  # bio and face+bio, 2 subjects
     local = run_sweep(cells, tmp_path / "local.csv", verbose=False)
     remote = run_sweep(cells, tmp_path / "ray.csv", backend="ray", verbose=False)
     assert set(remote["cell_id"]) == {c.cell_id for c in cells}
