@@ -9,6 +9,9 @@ Examples
     emolab data verify /data/deap --dataset deap
     emolab data verify-store ~/.cache/emolab/store/deap-0123456789abcdef
     emolab data synth --format deap --preset smoke --out /tmp/deap-synth --seed 0
+    emolab sweep --chapter all                # chapters 05-07's grids, headless, here
+    emolab sweep --chapter all --backend ray --address auto --gpus-per-cell 0.25 -p profile=full
+    emolab sweep --config grid.yaml -p seed=1  # any grid (emolab.sweep_config)
 
 Exit codes: 0 success, 1 an expected failure (a bad input file, a damaged store, a folder that
 cannot be written: one line on stderr naming the file and the fix; ``--debug`` shows the
@@ -90,6 +93,54 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from emolab import experiments as ex
+    from emolab.sweep_config import chapter_grids, load_grid_file, run_parameters, sweep_cells
+    from emolab.train.results import finished_cells, load_results
+    from emolab.train.sweep import run_sweep
+
+    if (args.chapter is None) == (args.config is None):
+        raise ValueError("give either --chapter NAME or --config FILE (what grid to run)")
+    grids = chapter_grids(args.chapter) if args.chapter else load_grid_file(args.config)
+    params = run_parameters(dict(args.parameter))
+    profile = ex.get_profile(params["profile"])
+    path = Path(args.results) if args.results else ex.default_results_path(profile)
+    local = args.backend == "local"
+    if local and (args.address or args.cpus_per_cell is not None or args.gpus_per_cell is not None):
+        raise ValueError("--address, --cpus-per-cell and --gpus-per-cell need --backend ray")
+    if not local and args.jobs is not None:
+        raise ValueError("--jobs is for --backend local; on Ray the cluster's free resources decide")
+    cells = sweep_cells(grids, profile=profile, data_root=params["data_root"], seed=params["seed"],
+                        device=params["device"], verbose="WARNING")  # fmt: skip
+    before = len(finished_cells(path) & {c.cell_id for c in cells})
+    resources = {k: v for k, v in (("num_cpus", args.cpus_per_cell), ("num_gpus", args.gpus_per_cell))
+                 if v is not None} or None  # fmt: skip
+    t0 = time.perf_counter()
+    failed = None
+    try:
+        with ex.torch_threads(profile.torch_threads if local else None):
+            run_sweep(cells, path, n_jobs=profile.n_jobs if args.jobs is None else args.jobs, backend=args.backend,
+                      address=args.address, resources=None if local else resources, progress=True)  # fmt: skip
+    except RuntimeError as exc:  # some cells failed; the others are in the table
+        failed = exc
+    seconds = time.perf_counter() - t0
+    done = finished_cells(path) & {c.cell_id for c in cells}
+    print(f"sweep: {len(cells)} cells ({profile.name} profile, {args.backend} backend): {before} already "
+          f"done, {len(done) - before} run now in {seconds:.1f} s, {len(cells) - len(done)} missing; "
+          f"results in {path}")  # fmt: skip
+    if done:
+        rows = load_results(path)
+        summary = ex.summarize(rows[rows["cell_id"].isin(done)])
+        cols = ["model", "modalities", "task", "protocol", "n_subjects", "accuracy", "majority_baseline"]
+        print(summary[[c for c in cols if c in summary.columns]].round(3).to_string(index=False))
+    if failed is not None:
+        logger.error("%s", failed)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emolab", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", default="INFO", help="log level (DEBUG, INFO, WARNING)")
@@ -106,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     book.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks starting with NN")
     book.set_defaults(func=_cmd_book)
+
+    sweep = sub.add_parser("sweep", help="run a chapter's grid (or a grid file) of cross-validation "
+                           "cells headless, here or on a Ray cluster")  # fmt: skip
+    sweep.add_argument("--chapter", choices=["unimodal", "fusion", "control", "all"],
+                       help="a grid of emolab.experiments.CHAPTER_GRIDS (all: every one)")  # fmt: skip
+    sweep.add_argument("--config", type=Path, help="a YAML grid file (see emolab.sweep_config)")
+    sweep.add_argument(
+        "-p", "--parameter", action="append", default=[], type=_parse_parameter, metavar="KEY=VALUE",
+        help="profile, data_root, seed or device, as in the notebooks (repeatable): the same "
+             "values give the same cells, so the notebooks then only read them",
+    )  # fmt: skip
+    sweep.add_argument("--results", type=Path, help="results table (default: the profile's shared one)")
+    sweep.add_argument("--backend", default="local", choices=["local", "ray"],
+                       help="local worker processes, or one Ray task per cell")  # fmt: skip
+    sweep.add_argument("--address", help="Ray cluster address (auto: the one `ray start` runs here)")
+    sweep.add_argument("--jobs", type=int, help="local worker processes (default: the profile's)")
+    sweep.add_argument("--cpus-per-cell", type=float, help="Ray: CPUs each cell's task asks for (default 1)")
+    sweep.add_argument("--gpus-per-cell", type=float,
+                       help="Ray: GPUs each cell's task asks for, fractions allowed (default: 1 "
+                            "with -p device=cuda, else 0)")  # fmt: skip
+    sweep.set_defaults(func=_cmd_sweep)
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -130,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: What a command may raise because of its inputs (not a bug): reported in one line, exit 1.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, pickle.UnpicklingError)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, pickle.UnpicklingError,
+                                                   ImportError)  # an optional extra not installed
 
 
 def error_line(exc: BaseException) -> str:

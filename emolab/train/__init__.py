@@ -10,6 +10,7 @@
 * :mod:`emolab.train.results` — the tidy results table.
 * :mod:`emolab.train.leak_audit` — :func:`audit`, every leak detectable in one evaluation.
 * :mod:`emolab.train.sweep` — one fold (:func:`run_fold`) and a resumable parallel grid.
+* :mod:`emolab.train.ray_backend` — the grid's cells as tasks on a Ray cluster (optional extra).
 """
 
 from emolab.train.augment import augment_bio, augment_face

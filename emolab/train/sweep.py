@@ -5,9 +5,10 @@
 * :class:`Cell` / :func:`make_cells` — one fold of one configuration, and the grid of them.
 * :func:`run_cell` — what a worker process does with a cell: open the data, build the model from
   factories named by dotted paths (so the cell pickles as plain data), call :func:`run_fold`.
-* :func:`run_sweep` — runs the cells not yet in the results table, in parallel worker processes,
-  with a progress bar; appends one row per test subject to the table as each cell finishes, so a
-  killed sweep resumes where it stopped.  Each cell also leaves its per-epoch history and its
+* :func:`run_sweep` — runs the cells not yet in the results table, in parallel worker processes
+  (or as tasks on a Ray cluster, :mod:`emolab.train.ray_backend`), with a progress bar; appends
+  one row per test subject to the table as each cell finishes, so a killed sweep resumes where it
+  stopped.  Each cell also leaves its per-epoch history and its
   test predictions in ``<results folder>/cells/<cell hash>/`` for curves and confusion matrices.
 """
 
@@ -365,6 +366,9 @@ def run_sweep(
     n_jobs: int = 1,
     keep_checkpoints: bool = False,
     start_method: str = "forkserver",
+    backend: str = "local",
+    address: str | None = None,
+    resources: dict[str, float] | None = None,
     progress: bool | None = None,
     verbose: bool | str | None = None,
 ) -> pd.DataFrame:
@@ -388,6 +392,19 @@ def run_sweep(
         ``"fork"`` is fastest but unsafe once this process has started CUDA or OpenMP threads.
     keep_checkpoints : bool
         Keep each finished cell's last checkpoint (off: they are deleted once the row is written).
+    backend : {"local", "ray"}
+        ``"local"``: this process or ``n_jobs`` worker processes on this machine.  ``"ray"``: each
+        cell is a task on a Ray cluster (:mod:`emolab.train.ray_backend`; needs
+        ``pip install 'emolab[ray]'``); ``n_jobs`` and ``start_method`` are then unused, the
+        cluster's free resources decide how many cells run at once.  Same cells and seeds, same
+        rows: only where a cell runs changes.
+    address : str or None
+        Ray only: the cluster to connect to (``"auto"``: the one ``ray start`` runs on this
+        machine; ``None``: the instance this process is connected to, else a new local one).
+    resources : dict or None
+        Ray only: what each cell's task requests, e.g. ``{"num_cpus": 1, "num_gpus": 0.25}``
+        (default one CPU, plus one GPU for ``device="cuda"`` cells; see
+        :func:`~emolab.train.ray_backend.cell_resources`).
 
     Returns
     -------
@@ -395,6 +412,10 @@ def run_sweep(
         The rows added by this call.  Cells that raised are logged; after the others finish a
         ``RuntimeError`` names them (their rows are absent, so a re-run retries just those).
     """
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "local" and (address is not None or resources is not None):
+        raise ValueError("address and resources apply to backend='ray' only")
     results_path = Path(results_path)
     cells = list(cells)
     ids = [c.cell_id for c in cells]
@@ -402,8 +423,8 @@ def run_sweep(
         raise ValueError("the grid holds duplicate cells")
     done = finished_cells(results_path)
     todo = [c for c in cells if c.cell_id not in done]
-    logger.info("sweep: %d cells, %d already in %s, %d to run with n_jobs=%d",
-                len(cells), len(cells) - len(todo), results_path, len(todo), n_jobs)
+    logger.info("sweep: %d cells, %d already in %s, %d to run %s", len(cells), len(cells) - len(todo),
+                results_path, len(todo), "on Ray" if backend == "ray" else f"with n_jobs={n_jobs}")
     added: list[dict] = []
     failed: list[tuple[str, BaseException]] = []
 
@@ -421,17 +442,27 @@ def run_sweep(
         base = np.mean([r["majority_baseline"] for r in out.rows])
         logger.debug("[%d/%d] %s: accuracy %.3f (majority %.3f)", k, len(todo), cell.cell_id, acc, base)
 
+    def fail(cell: Cell, err: BaseException) -> None:
+        logger.error("cell %s failed: %r", cell.cell_id, err)
+        failed.append((cell.cell_id, err))
+
     from tqdm.auto import tqdm
 
     with use_log_level(verbose):
         bar = tqdm(total=len(todo), desc="cells", disable=progress_disabled(progress), mininterval=2.0)
-        if n_jobs <= 1:
+        if backend == "ray":
+            from emolab.train.ray_backend import run_on_ray
+
+            finished = iter(range(1, len(todo) + 1))
+            run_on_ray(todo, cell_fn, lambda c: cell_dir(results_path, c),
+                       lambda c, out: finish(c, out, next(finished)), fail, address=address,
+                       resources=resources, on_done=bar.update)  # fmt: skip
+        elif n_jobs <= 1:
             for k, cell in enumerate(todo, 1):
                 try:
                     finish(cell, cell_fn(cell, cell_dir(results_path, cell)), k)
                 except Exception as err:  # noqa: BLE001 - reported below, the sweep goes on
-                    logger.error("cell %s failed: %r", cell.cell_id, err)
-                    failed.append((cell.cell_id, err))
+                    fail(cell, err)
                 bar.update()
         else:
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
@@ -446,8 +477,7 @@ def run_sweep(
                     try:
                         finish(cell, fut.result(), k)
                     except Exception as err:  # noqa: BLE001
-                        logger.error("cell %s failed: %r", cell.cell_id, err)
-                        failed.append((cell.cell_id, err))
+                        fail(cell, err)
                     bar.update()
         bar.close()
     if failed:
