@@ -33,12 +33,24 @@ and the chapter's ``parameters`` cell holds ``solutions = False``.
 * **The book** folds every ``solution`` cell behind a toggle (:func:`emolab.book.fold_solutions`);
   ``emolab export --student OUT`` writes the notebooks without them (:func:`export_student`).
 
-Adding an exercise to a chapter: write a checker here, ``@checker("name")`` over a function
-``(fn, **context) -> [problems of each case]``, that calls ``fn`` on small cases whose answers are worked
-out by hand (never by the solution's own code) or checks properties any right answer has; the
-helpers :func:`expect` and :func:`compare` say what differs.  Then add the five cells above; the
-static test in ``tests/test_exercises.py`` checks the pattern and that the check cell names a
-registered checker.
+Adding an exercise to a chapter (08, 09, ...):
+
+1. Register a checker here: a function ``(fn, **context)`` returning one list of problems per
+   case or property (empty when it passed).  Call ``fn`` on small cases whose answers are worked
+   out by hand, never by the solution's own code, or test properties every right answer has;
+   :func:`expect` calls ``fn`` and names the case, :func:`compare` says what differs::
+
+       @checker("shared_fraction")
+       def _check_shared_fraction(fn):
+           return [expect(fn, "test [1, 1, 2, 3], train [2, 5]", (a, b), 0.25), ...]
+
+   What the checker needs from the chapter (a trained model, a test set) comes as keyword
+   arguments of the check cell: ``check("name", name, model=model)``.
+2. Add the cells above to the chapter (the ``solutions`` parameter and the set-up cell once).
+3. ``tests/test_exercises.py`` then checks the pattern, runs every cheap solution through its
+   checker and a wrong answer too (list a solution that needs the chapter's data in its
+   ``SLOW_SOLUTIONS``); ``tests/test_executed_outputs.py`` requires every check cell of the
+   built book to say "correct".
 """
 
 from __future__ import annotations
