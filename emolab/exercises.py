@@ -67,12 +67,17 @@ import pandas as pd
 from emolab._logging import logger
 from emolab.book import SOLUTION_TAG, SOLUTIONS_PARAMETER
 
-__all__ = ["SOLUTION_TAG", "SOLUTIONS_PARAMETER", "ExerciseError", "Verdict", "check", "checker",
-           "compare", "expect", "export_student", "run_solution", "solved", "strip_solutions"]  # fmt: skip
+__all__ = ["SOLUTION_TAG", "SOLUTIONS_PARAMETER", "ExerciseError", "MissingContext", "Verdict", "check",
+           "checker", "compare", "expect", "export_student", "run_solution", "solved",
+           "strip_solutions"]  # fmt: skip
 
 
 class ExerciseError(AssertionError):
     """A reference solution failed its own check (raised only when solutions are checked)."""
+
+
+class MissingContext(TypeError):
+    """A check cell did not pass what its checker needs from the chapter (a model, a test set)."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,7 @@ def expect(fn: Callable, label: str, args: Sequence, expected: Any, **kwargs) ->
 # ------------------------------------------------------------------------------ the checks
 #: name -> checker ``(fn, **context) -> [problems of case 1, problems of case 2, ...]`` (each a
 #: list of strings, empty when that case passed); filled by :func:`checker`.
-CHECKERS: dict[str, Callable[..., list[str]]] = {}
+CHECKERS: dict[str, Callable[..., list[list[str]]]] = {}
 #: Functions defined by ``%%solution`` cells (checked strictly), by name.
 _SOLUTIONS: dict[str, Any] = {}
 #: name -> (function, verdict) of the latest check, for :func:`solved`.
@@ -232,6 +237,10 @@ def check(name: str, fn: Callable, *, strict: bool | None = None, **context) -> 
         verdict = Verdict(name, "wrong" if problems else "correct", problems, len(results))
     except NotImplementedError:
         verdict = Verdict(name, "not attempted")
+    except MissingContext:
+        raise
+    except Exception as exc:  # the answer broke a checker that calls it directly
+        verdict = Verdict(name, "wrong", (f"raised {type(exc).__name__}: {exc}",), 1)
     _LAST[name] = (fn, verdict)
     logger.debug("exercise %s: %s", name, verdict.status)
     if strict and not verdict:
@@ -543,8 +552,8 @@ def _check_face_preferred_fraction(fn):  # chapter 07
 @checker("bio_noise_sweep")
 def _check_bio_noise_sweep(fn, model=None, test_set=None):  # chapter 07
     if model is None or test_set is None:
-        raise TypeError("check('bio_noise_sweep', fn, model=..., test_set=...) needs the model "
-                        "and test set of the chapter")  # fmt: skip
+        raise MissingContext("check('bio_noise_sweep', fn, model=..., test_set=...) needs the model "
+                             "and test set of the chapter")  # fmt: skip
     snrs = (30.0, -30.0)
     res = fn(model, test_set, snrs)
     need = {"condition", "accuracy", "accuracy_drop"}

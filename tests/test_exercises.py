@@ -82,6 +82,14 @@ def test_an_exception_in_the_answer_is_reported_not_raised():
     assert verdict.status == "wrong" and "raised ZeroDivisionError" in verdict.problems[0]
 
 
+def test_an_answer_that_breaks_a_direct_call_is_reported_not_raised():
+    def four_stage_costs():
+        raise ValueError("dims and depths differ in length")
+
+    verdict = exr.check("four_stage_costs", four_stage_costs)
+    assert verdict.status == "wrong" and "raised ValueError: dims and depths" in str(verdict)
+
+
 def test_strict_checks_raise_for_wrong_and_missing_answers():
     with pytest.raises(exr.ExerciseError, match="shared_fraction"):
         exr.check("shared_fraction", lambda a, b: 0.5, strict=True)
@@ -109,7 +117,7 @@ def test_a_switched_off_solution_keeps_the_students_function():
 def test_unknown_exercise_and_missing_context_are_clear():
     with pytest.raises(KeyError, match="no checker for exercise 'nope'"):
         exr.check("nope", _stub)
-    with pytest.raises(TypeError, match="needs the model"):
+    with pytest.raises(exr.MissingContext, match="needs the model"):
         exr.check("bio_noise_sweep", lambda m, t, s: None)
 
 
