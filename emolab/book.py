@@ -23,6 +23,9 @@ from emolab._logging import logger
 BOOK_SOURCES = ("*.yml", "*.md", "*.bib")
 #: Tag of exercise solution cells; in the book they are folded behind a "Show" toggle.
 SOLUTION_TAG = "solution"
+#: Papermill parameter that runs the exercises' solutions (``%%solution`` cells, see
+#: :mod:`emolab.exercises`); :func:`build_book` sets it to True unless told otherwise.
+SOLUTIONS_PARAMETER = "solutions"
 
 
 class BookError(RuntimeError):
@@ -220,7 +223,9 @@ def build_book(
         Build the book here instead of in ``project_dir/book`` (the book's sources are copied);
         the tests use this to leave the checkout untouched.
     parameters, only
-        See :func:`execute_notebooks`.
+        See :func:`execute_notebooks`.  ``solutions=True`` is added unless ``parameters`` sets
+        it: every exercise's reference solution runs through its check cell, and a wrong one
+        fails the build (:mod:`emolab.exercises`).
     """
     project_dir = Path(project_dir)
     src_book = project_dir / "book"
@@ -234,6 +239,7 @@ def build_book(
     if chapters.exists():
         shutil.rmtree(chapters)  # never render a stale chapter from an earlier run
     report = BookReport()
+    parameters = {SOLUTIONS_PARAMETER: True, **(parameters or {})}
     report.runs = execute_notebooks(project_dir / "notebooks", chapters, parameters=parameters, only=only)
     if report.failures:
         lines = "\n".join(f"  {r.name}: {r.error}" for r in report.failures)

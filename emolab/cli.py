@@ -6,6 +6,7 @@ Examples
 
     emolab book                               # execute notebooks (smoke profile) and build the book
     emolab book -p profile=full -p data_root=/data/deap
+    emolab export --student /tmp/course        # the notebooks without the exercises' solutions
     emolab data verify /data/deap --dataset deap
     emolab data verify-store ~/.cache/emolab/store/deap-0123456789abcdef
     emolab data synth --format deap --preset smoke --out /tmp/deap-synth --seed 0
@@ -51,6 +52,17 @@ def _cmd_book(args: argparse.Namespace) -> int:
     for r in report.runs:
         logger.info("  %-40s %6.1f s", r.name, r.seconds)
     logger.info("executed %d notebooks in %.1f s; HTML in %s", len(report.runs), total, report.html_dir)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from emolab.exercises import export_student
+    from emolab.paths import find_project_root
+
+    project = Path(args.project) if args.project else find_project_root()
+    removed = export_student(project / "notebooks", args.student)
+    logger.info("wrote %d notebooks without their %d solution cells to %s",
+                len(removed), sum(removed.values()), args.student)  # fmt: skip
     return 0
 
 
@@ -178,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Ray: GPUs each cell's task asks for, fractions allowed (default: 1 "
                             "with -p device=cuda, else 0)")  # fmt: skip
     sweep.set_defaults(func=_cmd_sweep)
+
+    export = sub.add_parser("export", help="write copies of the notebooks for students")
+    export.add_argument("--student", type=Path, required=True, metavar="OUT",
+                        help="folder for the notebooks without solution cells and outputs")  # fmt: skip
+    export.add_argument("--project", help="the emolab checkout (default: found from the current folder)")
+    export.set_defaults(func=_cmd_export)
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)

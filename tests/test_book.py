@@ -85,5 +85,6 @@ def test_build_book_raises_naming_the_failing_notebook(tmp_path):
         if path.suffix in (".yml", ".md", ".bib"):
             (project / "book" / path.name).write_text(path.read_text())
     _write_notebook(project / "notebooks" / "00_bad.ipynb", ["x = 1", "import no_such_module_xyz"])
-    with pytest.raises(BookError, match=r"00_bad\.ipynb: cell 2: ModuleNotFoundError"):
+    # cell 3: papermill runs the parameters build_book injects (solutions=True) as cell 2
+    with pytest.raises(BookError, match=r"00_bad\.ipynb: cell 3: ModuleNotFoundError"):
         build_book(project)
