@@ -10,7 +10,7 @@ Examples
     emolab data verify /data/deap --dataset deap
     emolab data verify-store ~/.cache/emolab/store/deap-0123456789abcdef
     emolab data synth --format deap --preset smoke --out /tmp/deap-synth --seed 0
-    emolab sweep --chapter all                # chapters 05-07's grids, headless, here
+    emolab sweep --chapter all                # chapters 05-09's grids, headless, here
     emolab sweep --chapter all --backend ray --address auto --gpus-per-cell 0.25 -p profile=full
     emolab sweep --config grid.yaml -p seed=1  # any grid (emolab.sweep_config)
 
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run a chapter's grid (or a grid file) of cross-validation "
                            "cells headless, here or on a Ray cluster")  # fmt: skip
-    sweep.add_argument("--chapter", choices=["unimodal", "fusion", "control", "all"],
+    sweep.add_argument("--chapter", choices=["unimodal", "fusion", "control", "results", "fingerprint", "all"],
                        help="a grid of emolab.experiments.CHAPTER_GRIDS (all: every one)")  # fmt: skip
     sweep.add_argument("--config", type=Path, help="a YAML grid file (see emolab.sweep_config)")
     sweep.add_argument(

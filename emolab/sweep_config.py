@@ -34,6 +34,8 @@ import yaml
 #: Keys of a grid, and which of them must be given.
 GRID_KEYS = ("models", "modalities", "tasks", "protocols", "synthetic")
 REQUIRED_GRID_KEYS = ("models", "modalities")
+#: Fingerprint strengths of chapter 09's deep-model sweep when run headless.
+FINGERPRINTS = (0.0, 0.5, 1.0, 2.0)
 #: The run parameters (as in the chapters' ``parameters`` cells) and their defaults.
 RUN_PARAMETERS = {"profile": "smoke", "data_root": None, "seed": 0, "device": "auto"}
 
@@ -42,7 +44,8 @@ def chapter_grids(chapter: str) -> list[dict[str, Any]]:
     """The grids of :data:`emolab.experiments.CHAPTER_GRIDS` for one chapter, or ``"all"``.
 
     ``"control"`` (chapter 05's control) runs on the synthetic data with the trial fingerprint
-    switched off.
+    switched off; ``"fingerprint"`` (chapter 09) once per strength of :data:`FINGERPRINTS`, on
+    bio-only synthetic data without video, as :func:`emolab.experiments.fingerprint_sweep` does.
     """
     from emolab.experiments import CHAPTER_GRIDS
 
@@ -50,9 +53,14 @@ def chapter_grids(chapter: str) -> list[dict[str, Any]]:
         return [g for name in CHAPTER_GRIDS for g in chapter_grids(name)]
     if chapter not in CHAPTER_GRIDS:
         raise KeyError(f"unknown chapter grid {chapter!r}; known: {sorted(CHAPTER_GRIDS)} or 'all'")
+    grids = CHAPTER_GRIDS[chapter]
+    grids = list(grids) if isinstance(grids, list) else [grids]
     if chapter == "control":
-        return [check_grid({**g, "synthetic": {"fingerprint": 0.0}}, "control") for g in CHAPTER_GRIDS[chapter]]
-    return [check_grid(dict(CHAPTER_GRIDS[chapter]), chapter)]
+        return [check_grid({**g, "synthetic": {"fingerprint": 0.0}}, "control") for g in grids]
+    if chapter == "fingerprint":
+        return [check_grid({**g, "synthetic": {"fingerprint": fp, "face_subjects": 0}}, "fingerprint")
+                for g in grids for fp in FINGERPRINTS]  # fmt: skip
+    return [check_grid(dict(g), chapter) for g in grids]
 
 
 def check_grid(grid: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -119,7 +127,10 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
                              "synthetic data only (drop data_root, or that grid)")  # fmt: skip
         key = json.dumps(knobs, sort_keys=True)
         if key not in datasets:
-            datasets[key] = ex.prepare_segments(data_root, profile=profile, seed=seed, verbose=verbose, **knobs)
+            # synthetic data without video (face_subjects=0) has a bio-only store, as in chapter 09
+            mods = ("bio",) if knobs.get("face_subjects") == 0 else ("face", "bio")
+            datasets[key] = ex.prepare_segments(data_root, profile=profile, seed=seed, verbose=verbose,
+                                                modalities=mods, **knobs)  # fmt: skip
         what = {k: grid[k] for k in ("models", "modalities", "tasks", "protocols") if k in grid}
         for cell in ex.grid_cells(datasets[key], profile=profile, seed=seed, device=device, **what):
             if cell.cell_id not in seen:  # two grids may share cells

@@ -29,7 +29,11 @@ def test_chapter_grids_are_the_chapters():
     assert chapter_grids("fusion") == [{**ex.CHAPTER_GRIDS["fusion"], "modalities": [("face", "bio")]}]
     control = chapter_grids("control")
     assert len(control) == 2 and all(g["synthetic"] == {"fingerprint": 0.0} for g in control)
-    assert len(chapter_grids("all")) == 4
+    results = chapter_grids("results")
+    assert [g["models"] for g in results] == [["safavi"], ["gbvnet"]]
+    fingerprint = chapter_grids("fingerprint")
+    assert [g["synthetic"]["fingerprint"] for g in fingerprint] == [0.0, 0.5, 1.0, 2.0]
+    assert len(chapter_grids("all")) == 1 + 1 + 2 + 2 + 4
     with pytest.raises(KeyError, match="known"):
         chapter_grids("leakage")
 
@@ -54,8 +58,8 @@ def test_grid_file_is_checked(tmp_path):
 def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch):
     prepared, asked = [], []
 
-    def prepare(data_root, *, profile, seed, verbose, **knobs):
-        prepared.append((data_root, profile, seed, knobs))
+    def prepare(data_root, *, profile, seed, verbose, modalities, **knobs):
+        prepared.append((data_root, profile, seed, modalities, knobs))
         return f"data{knobs}"
 
     def grid_cells(dataset, *, profile, seed, device, **grid):
@@ -69,12 +73,17 @@ def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch):
              dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold"],
                   synthetic={"fingerprint": 0.0})]  # fmt: skip
     cells = sweep_cells(grids, profile="smoke", seed=3, device="cpu")
-    assert prepared == [(None, "smoke", 3, {}), (None, "smoke", 3, {"fingerprint": 0.0})]
+    both = ("face", "bio")
+    assert prepared == [(None, "smoke", 3, both, {}), (None, "smoke", 3, both, {"fingerprint": 0.0})]
     assert [a[0] for a in asked] == ["data{}", "data{}", "data{'fingerprint': 0.0}"]
     assert all(a[1] == "cpu" and "synthetic" not in a[2] for a in asked)
     assert len({c.cell_id for c in cells}) == len(cells)  # grids 1-3 share cells: listed once
     with pytest.raises(ValueError, match="synthetic data only"):
         sweep_cells(grids[2:], data_root="/data/deap")
+    no_video = dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold"],
+                    synthetic={"fingerprint": 2.0, "face_subjects": 0})  # fmt: skip
+    sweep_cells([no_video], profile="smoke", seed=3)
+    assert prepared[-1][3] == ("bio",)  # chapter 09's bio-only store, not a second face store
 
 
 def test_emolab_sweep_runs_resumes_and_summarises(tmp_path, monkeypatch, capsys):
