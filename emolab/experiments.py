@@ -352,6 +352,9 @@ def detect_format(data_root: str | os.PathLike) -> str:
     ``FileNotFoundError`` naming what was looked for when the folder holds neither (or both).
     """
     root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist; pass the folder holding the DEAP or "
+                                "MAHNOB-HCI files, or data_root=None for synthetic data")
     found = [fmt for fmt, sub in (("deap", "data_preprocessed_python"), ("mahnob", "Sessions"))
              if (root / sub).is_dir()]  # fmt: skip
     if len(found) != 1:

@@ -51,6 +51,8 @@ def test_detect_format(tmp_path):
     assert ex.detect_format(tmp_path / "d") == "deap" and ex.detect_format(tmp_path / "m") == "mahnob"
     with pytest.raises(FileNotFoundError, match="neither"):
         ex.detect_format(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ex.detect_format(tmp_path / "nowhere")
     (tmp_path / "m" / "data_preprocessed_python").mkdir()
     with pytest.raises(FileNotFoundError, match="both"):
         ex.detect_format(tmp_path / "m")
