@@ -36,6 +36,7 @@ Output (one line each)::
     grid <name>: <cells> cells in <seconds> s
     throughput <model> <modalities> <device>: <samples/s> sample-steps/s over <cells> cells
     projected <grid>: <sample-steps> sample-steps, <hours> h on <device>
+    projected chapter <NN>: <hours> h on <device>
     projected full profile (chapters 05-07 grids, <fmt> at its real sizes): <hours> h on <device>
 """
 
@@ -56,6 +57,11 @@ from emolab.data.synthetic import make_config
 #: projection: DEAP 22 x 40 x 60 s; MAHNOB-HCI 27 x 20 x 60 s (the synthetic preset's choice of
 #: clip length; real clips last 35-117 s).
 REAL_SIZES = {"deap": (22, 40, 60), "mahnob": (27, 20, 60)}
+#: Chapter 07's own grid beyond CHAPTER_GRIDS: GBV-Net fused under its pooled protocol.
+GATED = dict(models=["gbvnet"], modalities=[("face", "bio")], tasks=["valence", "arousal"],
+             protocols=["pooled-segment-kfold"])
+#: Which grids each chapter trains (cells two chapters share are trained once, by the first).
+CHAPTERS = {"05": ("unimodal", "control"), "06": ("fusion",), "07": ("gated",)}
 
 
 def parse() -> argparse.Namespace:
@@ -103,7 +109,8 @@ def main() -> None:
     results_path = work / "results" / "results.csv"
     run = dict(profile=profile, seed=args.seed, device=args.device, results_path=results_path, progress=False,
                verbose="WARNING")  # fmt: skip
-    grids = {"unimodal": [(dataset, ex.CHAPTER_GRIDS["unimodal"])], "fusion": [(dataset, ex.CHAPTER_GRIDS["fusion"])]}
+    grids = {"unimodal": [(dataset, ex.CHAPTER_GRIDS["unimodal"])], "fusion": [(dataset, ex.CHAPTER_GRIDS["fusion"])],
+             "gated": [(dataset, GATED)]}
     if not args.no_control and args.data_root is None:
         control = ex.prepare_segments(None, profile=profile, seed=args.seed, fmt=args.fmt, fingerprint=0.0,
                                       store_root=work / "store", verbose="WARNING", **knobs)  # fmt: skip
@@ -134,9 +141,9 @@ def main() -> None:
     seg = n_trials * trial_s  # segments of one subject
     k, val = full.n_splits, full.val_fraction
     fold_train = seg * (1 - 1 / k) * (1 - val)
-    total_h = 0.0
-    for name in ("unimodal", "fusion", "control"):
-        spec = ex.CHAPTER_GRIDS[name]
+    total_h, grid_h = 0.0, {}
+    for name in ("unimodal", "control", "fusion", "gated"):
+        spec = GATED if name == "gated" else ex.CHAPTER_GRIDS[name]
         specs = spec if isinstance(spec, list) else [spec]
         steps = hours = 0.0
         for g in specs:
@@ -156,7 +163,10 @@ def main() -> None:
                         else:
                             hours = float("nan")
         total_h += hours
+        grid_h[name] = hours
         print(f"projected {name}: {steps:.3g} sample-steps, {hours:.1f} h on {device}")
+    for chapter, names in CHAPTERS.items():
+        print(f"projected chapter {chapter}: {sum(grid_h[n] for n in names):.1f} h on {device}")
     print(f"projected full profile (chapters 05-07 grids, {args.fmt} at its real sizes): {total_h:.1f} h on "
           f"{device} (upper bound: {full.epochs} epochs per cell, no early stopping)")  # fmt: skip
     if np.isnan(total_h):

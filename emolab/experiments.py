@@ -263,6 +263,7 @@ def prepare_segments(
     fps: float = 5.0,
     modalities: Sequence[str] = ("face", "bio"),
     store_root: str | os.PathLike | None = None,
+    model: str | None = None,
     verbose: bool | str | None = None,
     **knobs: Any,
 ):
@@ -284,6 +285,10 @@ def prepare_segments(
         DEAP and 12 on MAHNOB-HCI.
     modalities : sequence of {"face", "bio"}
         What the store holds and the dataset serves.
+    model : str or None
+        Face frames at this model's rate in the profile (``profile.model_fps``, e.g. GBV-Net at
+        10 fps on DEAP in the full profile) instead of ``fps``, when the profile names one —
+        for a chapter that feeds one model's own segments to it (chapter 07).
     store_root : path or None
         Parent of stores; default :func:`emolab.cache_dir` ``("store")``.
     **knobs
@@ -306,6 +311,8 @@ def prepare_segments(
         fmt = "deap" if data_root is None else detect_format(data_root)
     if fmt not in ("deap", "mahnob"):
         raise ValueError(f"fmt must be 'auto', 'deap' or 'mahnob', got {fmt!r}")
+    if model is not None:
+        fps = profile.model_fps.get(model, {}).get(fmt, fps)
     if profile.face_subjects_only and "face" not in modalities:
         raise ValueError(f"profile {profile.name!r} keeps only the subjects with face video, which a store "
                          "without the face modality cannot tell; add 'face' to modalities or use "
@@ -508,7 +515,6 @@ def grid_cells(
     :func:`segments_at_fps`), ``augment_models`` and ``paper_protocols``.
     """
     from emolab.train.config import AugmentConfig, TrainConfig
-    from emolab.train.sweep import make_cells
 
     profile = get_profile(profile)
     fmt = dataset.store.config["reader"]["dataset"]

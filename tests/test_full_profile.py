@@ -68,7 +68,7 @@ def test_only_subjects_with_face_video(faces):
 
 
 def test_grid_cells_apply_the_per_model_settings(faces, caplog):
-    _, _, _, both = faces
+    base, root, _, both = faces
     profile = TINY.replace(face_subjects_only=False)
     with caplog.at_level(logging.WARNING, logger="emolab"):
         cells = ex.grid_cells(both, models=["safavi", "gbvnet"], modalities=[("bio",), ("face",), ("face", "bio")],
@@ -87,6 +87,12 @@ def test_grid_cells_apply_the_per_model_settings(faces, caplog):
     assert ("safavi", "paper-segment-kfold") in protocols
     # GBV-Net's face cells read 10 frames per second
     assert {c.model_kwargs["n_frames"] for c in cells if c.model == "gbvnet"} == {10}
+    # chapter 07 opens GBV-Net's own store: the same one its cells read
+    own = ex.prepare_segments(root, profile=profile, model="gbvnet", store_root=base / "store")
+    assert ex.segment_shapes(own)["n_frames"] == 10
+    gb = ex.grid_cells(own, models=["gbvnet"], modalities=[("face",)], tasks=["valence"],
+                       protocols=["trial-kfold"], profile=profile)  # fmt: skip
+    assert {c.data["kwargs"]["store"] for c in gb} == {str(Path(own.store.path).resolve())}
 
 
 def test_has_face_results_share_one_test_set(faces):
