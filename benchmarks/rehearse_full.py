@@ -23,8 +23,8 @@ from running the same script with ``--device cuda`` on a machine that has one.
 
 Usage::
 
-    # reduced size, CPU (a few minutes): 3 subjects, 2 with face video, 8 trials each
-    python benchmarks/rehearse_full.py --n-subjects 3 --face-subjects 2 --n-trials 8 --no-control
+    # reduced size, CPU (about half an hour on 2 busy cores): 3 subjects, 2 with face video, 10 trials
+    python benchmarks/rehearse_full.py --n-subjects 3 --face-subjects 2 --n-trials 10 --no-control
     # DEAP's real sizes (all 32 subjects; hours on a CPU: face extraction, two stores)
     python benchmarks/rehearse_full.py
     # the GPU measurement (prepared command; prints the same lines with device cuda)
@@ -90,6 +90,9 @@ def main() -> None:
         n = knobs.get("n_subjects", base.n_subjects)
         t = knobs.get("n_trials", base.n_trials)
         knobs["missing_videos"] = tuple((s, tr) for s, tr in base.missing_videos if s <= n and tr <= t)
+    if args.n_trials is not None and args.n_trials < full.n_splits:
+        raise SystemExit(f"--n-trials must be >= {full.n_splits}: trial-kfold splits each subject's trials "
+                         f"into the full profile's {full.n_splits} folds")  # fmt: skip
     root = args.data_root
     if root is None:
         from emolab.data.synthetic import ensure_synthetic

@@ -19,8 +19,11 @@ Profiles
     the leak-free protocol on the synthetic data, not enough for tight confidence intervals.
 ``"full"``
     The papers' settings (Safavi et al. :cite:`safavi_deep_multimodal`, GBV-Net
-    :cite:`yu2025gbvnet`): every subject, 10 folds, Adam with learning rate 1e-3, batch 256;
-    epochs and patience are ours (neither paper gives them).  Meant for the real data on a GPU.
+    :cite:`yu2025gbvnet`): the subjects with face video (DEAP: 1-22), 10 folds, Adam with
+    learning rate 1e-3, batch 256; Safavi et al. per subject with faces at 5 fps, GBV-Net pooled
+    with faces at 10 fps (DEAP) or 12 (MAHNOB-HCI) and its augmentations; epochs and patience are
+    ours (neither paper gives them).  Meant for the real data on a GPU; ``book/own_data.md``
+    gives the commands and ``benchmarks/rehearse_full.py`` rehearses it on real-sized data.
 
 >>> profile = get_profile("smoke")                                          # doctest: +SKIP
 >>> dataset = prepare_segments(None, profile=profile, seed=0)               # doctest: +SKIP

@@ -45,6 +45,16 @@ def test_full_profile_has_the_papers_per_model_settings():
     assert ex.ExperimentProfile(**full.to_dict()) == full
 
 
+@pytest.mark.parametrize("fmt, rate", [("deap", 50.0), ("mahnob", 60.0)])
+def test_real_size_presets_film_at_the_datasets_rates(fmt, rate):
+    from emolab.data.synthetic import make_config
+
+    cfg = make_config(fmt=fmt, preset="deap")
+    assert cfg.video_fps == rate  # DEAP's videos: 50 fps; MAHNOB-HCI's: about 60
+    wanted = [fps[fmt] for fps in ex.get_profile("full").model_fps.values()] + [5.0]
+    assert all(cfg.video_fps >= f and (cfg.video_fps / f).is_integer() for f in wanted)
+
+
 def test_detect_format(tmp_path):
     (tmp_path / "d" / "data_preprocessed_python").mkdir(parents=True)
     (tmp_path / "m" / "Sessions").mkdir(parents=True)
