@@ -549,6 +549,54 @@ def _check_face_preferred_fraction(fn):  # chapter 07
                    (samples,), want)]  # fmt: skip
 
 
+@checker("min_correct_trials")
+def _check_min_correct_trials(fn):  # chapter 08
+    return [
+        expect(fn, "10 trials, baseline 0.5: P(>= 9) = 11/1024 < 0.05 but P(>= 8) = 56/1024 > 0.05",
+               (10, 0.5), 9, alpha=0.05),
+        expect(fn, "20 trials, baseline 0.5 (P(>= 15) = 0.021, P(>= 14) = 0.058)", (20, 0.5), 15, alpha=0.05),
+        expect(fn, "1 trial, baseline 0.01: one correct trial has p = 0.01", (1, 0.01), 1, alpha=0.05),
+        expect(fn, "5 trials, baseline 0.9: even 5 of 5 has p = 0.59, so no k (None)", (5, 0.9), None,
+               alpha=0.05),
+    ]  # fmt: skip
+
+
+@checker("leak_gaps")
+def _check_leak_gaps(fn):  # chapter 08
+    rows = [("gbvnet", "face", "valence", "paper's protocol", 0.95), ("gbvnet", "face", "valence", "trial-kfold", 0.7),
+            ("gbvnet", "face", "valence", "loso", 0.6), ("safavi", "bio", "arousal", "paper's protocol", 0.9),
+            ("safavi", "bio", "arousal", "trial-kfold", 0.4)]  # fmt: skip
+    comparison = pd.DataFrame(rows, columns=["model", "modalities", "task", "evaluation", "accuracy"])
+    index = pd.MultiIndex.from_tuples([("safavi", "bio", "arousal"), ("gbvnet", "face", "valence")],
+                                      names=["model", "modalities", "task"])  # fmt: skip
+    want = pd.Series([0.5, 0.25], index=index)
+    return [expect(fn, "two rows, gaps 0.25 and 0.5 (largest first; loso is not part of it)", (comparison,), want)]
+
+
+@checker("shared_trial_fraction")
+def _check_shared_trial_fraction(fn):  # chapter 09
+    from emolab.train.protocols import Fold
+
+    meta = pd.DataFrame({"subject": [1, 1, 1, 1, 2, 2], "trial": [1, 1, 2, 2, 1, 1]})
+    a = np.array
+    folds = [Fold("hand-made", 1, 0, a([0, 2]), a([1, 3])),  # both test trials also train: 1.0
+             Fold("hand-made", 1, 1, a([0, 1]), a([2, 3])),  # trial 2 only in test: 0.0
+             Fold("hand-made", -1, 2, a([0, 1, 2]), a([3, 4, 5]))]  # (1, 2) shared; (2, 1) not: 1/3
+    return [expect(fn, "three hand-made folds (subject 2's trial 1 is not subject 1's trial 1)", (folds, meta),
+                   [1.0, 0.0, 1 / 3])]  # fmt: skip
+
+
+@checker("gap_by_fingerprint")
+def _check_gap_by_fingerprint(fn):  # chapter 09
+    rows = [("LR", 0.0, "paper-segment-kfold", 0.9), ("LR", 0.0, "trial-kfold", 0.88), ("LR", 0.0, "loso", 0.8),
+            ("LR", 2.0, "paper-segment-kfold", 1.0), ("LR", 2.0, "trial-kfold", 0.55),
+            ("deep", 0.0, "paper-segment-kfold", 0.8), ("deep", 0.0, "trial-kfold", 0.7),
+            ("deep", 2.0, "paper-segment-kfold", 0.85), ("deep", 2.0, "trial-kfold", 0.65)]  # fmt: skip
+    sweep = pd.DataFrame(rows, columns=["pipeline", "fingerprint", "protocol", "accuracy"])
+    want = pd.DataFrame({"LR": [0.02, 0.45], "deep": [0.1, 0.2]}, index=[0.0, 2.0])
+    return [expect(fn, "two pipelines at fingerprints 0 and 2", (sweep,), want)]
+
+
 @checker("bio_noise_sweep")
 def _check_bio_noise_sweep(fn, model=None, test_set=None):  # chapter 07
     if model is None or test_set is None:

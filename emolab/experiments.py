@@ -22,8 +22,11 @@ Profiles
     enough for intervals over subjects that separate what the synthetic knobs put in the data.
 ``"full"``
     The papers' settings (Safavi et al. :cite:`safavi_deep_multimodal`, GBV-Net
-    :cite:`yu2025gbvnet`): every subject, 10 folds, Adam with learning rate 1e-3, batch 256;
-    epochs and patience are ours (neither paper gives them).  Meant for the real data on a GPU.
+    :cite:`yu2025gbvnet`): the subjects with face video (DEAP: 1-22), 10 folds, Adam with
+    learning rate 1e-3, batch 256; Safavi et al. per subject with faces at 5 fps, GBV-Net pooled
+    with faces at 10 fps (DEAP) or 12 (MAHNOB-HCI) and its augmentations; epochs and patience are
+    ours (neither paper gives them).  Meant for the real data on a GPU; ``book/own_data.md``
+    gives the commands and ``benchmarks/rehearse_full.py`` rehearses it on real-sized data.
 
 >>> profile = get_profile("smoke")                                          # doctest: +SKIP
 >>> dataset = prepare_segments(None, profile=profile, seed=0)               # doctest: +SKIP
@@ -52,8 +55,9 @@ from emolab.paths import cache_dir
 
 __all__ = [
     "PROFILES", "ExperimentProfile", "TrialHeads", "get_profile", "prepare_segments", "open_segments",
+    "detect_format", "read_first_subjects", "face_subjects", "segments_at_fps", "has_face_results",
     "segment_shapes", "default_results_path", "grid_cells", "run_grid", "load_grid_results",
-    "summarize", "accuracy_table", "verdicts", "protocol_gaps", "fusion_gains", "CHAPTER_GRIDS", "PAPER_PROTOCOLS", "chapter_claims", "summarize_protocols", "paper_comparison",
+    "summarize", "accuracy_table", "verdicts", "protocol_gaps", "fusion_gains", "CHAPTER_GRIDS", "PAPER_PROTOCOLS", "chapter_claims", "paper_comparison",
     "comparison_table", "audit_protocols", "fingerprint_sweep", "synthetic_expectations", "grid_histories", "grid_predictions", "peek_test_epochs", "epoch_selection_bias",
 ]
 
@@ -122,11 +126,40 @@ class ExperimentProfile:
         al. arousal 0.704 -> 0.731 (bio alone 0.722); Safavi et al. valence stayed at 0.532
         (face alone 0.671), also with modality dropout or standardised features.  The full
         profile keeps the papers' models.
-    pooled_epochs : int or None
-        Epochs of the protocols whose training fold pools every subject (``pooled-segment-kfold``,
-        ``loso``); ``None``: ``epochs``.  Ours, for the CI profile: a pooled fold holds five to six
-        subjects' segments, so 2 epochs take about as many optimiser steps as the 8 epochs of one
-        subject's fold, and the grid of chapter 08 stays within the CI budget.
+    protocol_epochs : dict
+        ``{protocol: epochs}``: an epoch budget for that protocol's cells instead of ``epochs``.
+        Ours, for the CI profile: ``{"loso": 2}``.  A leave-one-subject-out fold trains on five
+        subjects' segments, so 2 epochs take about as many optimiser steps as 8 epochs of one
+        subject's fold, and chapter 08's grid stays within the CI budget.  The leaky pooled
+        protocol keeps ``epochs``: with 2 epochs GBV-Net could not memorise the trials it shares
+        with the test fold, and its paper's protocol scored at or below ``trial-kfold`` for its
+        face models (measured on the CI profile, seed 0).
+    face_subjects_only : bool
+        Build every cell on the subjects with face video only (a face detected in at least one
+        segment; DEAP: participants 1-22).  Face and fusion cells are always restricted to them
+        (a subject without video would be trained and tested on all-zero faces); with this on,
+        the bio-only cells use the same subjects, so every modality is compared on the same
+        people.  ``False`` keeps every subject for the bio-only cells (DEAP: all 32), and
+        :func:`grid_cells` logs that their subjects differ.  Full profile: on (GBV-Net uses the
+        22 DEAP subjects with video); the CI profile's synthetic subjects all have video.
+    eog_regression : bool or None
+        :attr:`PhysioConfig.eog_regression <emolab.preprocess.physio.PhysioConfig>`.  ``None``
+        skips it on DEAP's preprocessed files, whose EOG the dataset authors already removed
+        (the full profile); ``True`` regresses anyway — the CI profile, whose synthetic EEG
+        carries EOG on purpose so that chapter 02 can show the step.
+    model_fps : dict
+        ``{model: {format: fps}}``: face frames per second of that model's cells, per dataset
+        format; models not listed use the store of :func:`prepare_segments` (5 fps, Safavi et al.
+        and DeepVANet).  Full profile: GBV-Net at 10 fps on DEAP and 12 on MAHNOB-HCI, as its
+        paper; :func:`grid_cells` builds (once) a second store at that rate.
+    augment_models : tuple of str
+        Models trained with GBV-Net's six batch augmentations
+        (:meth:`AugmentConfig.all_on <emolab.train.config.AugmentConfig.all_on>`).  Full
+        profile: GBV-Net, as its paper.
+    paper_protocols : dict
+        ``{model: protocol}``: the protocol a grid's ``"paper-segment-kfold"`` means for that
+        model.  Full profile: GBV-Net's paper evaluates by ``"pooled-segment-kfold"`` (10-fold
+        over every subject's segments together), Safavi et al. per subject.
     """
 
     name: str
@@ -148,7 +181,12 @@ class ExperimentProfile:
     checkpoint_interval_s: float = 0.0
     keep: str = "best"
     fused_model_kwargs: dict = field(default_factory=dict)
-    pooled_epochs: int | None = None
+    protocol_epochs: dict = field(default_factory=dict)
+    face_subjects_only: bool = False
+    eog_regression: bool | None = True
+    model_fps: dict = field(default_factory=dict)
+    augment_models: tuple[str, ...] = ()
+    paper_protocols: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.subjects is not None:
@@ -161,8 +199,10 @@ class ExperimentProfile:
             raise ValueError(f"ExperimentProfile.segments_per_trial must be >= 1, got {self.segments_per_trial}")
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.n_jobs < 1:
             raise ValueError("ExperimentProfile epochs, patience, batch_size and n_jobs must be positive")
-        if self.pooled_epochs is not None and self.pooled_epochs < 1:
-            raise ValueError(f"ExperimentProfile.pooled_epochs must be >= 1 or None, got {self.pooled_epochs}")
+        bad = {p: e for p, e in self.protocol_epochs.items() if not isinstance(e, int) or e < 1}
+        if bad:
+            raise ValueError(f"ExperimentProfile.protocol_epochs must map protocols to epochs >= 1, got {bad}")
+        object.__setattr__(self, "augment_models", tuple(self.augment_models))
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -183,11 +223,17 @@ PROFILES: dict[str, ExperimentProfile] = {
                                max_folds=None, epochs=8, patience=8, batch_size=8, lr=1e-3,
                                val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=None,
                                face_size=32, checkpoint_interval_s=30.0, keep="last",
-                               fused_model_kwargs={"auxiliary_heads": True}, pooled_epochs=2),
-    # The papers' protocol sizes; epochs/patience ours.
+                               fused_model_kwargs={"auxiliary_heads": True}, protocol_epochs={"loso": 2}),
+    # The papers' protocol sizes and per-model settings (GBV-Net: faces at 10 fps on DEAP and
+    # 12 on MAHNOB-HCI, its augmentations, its pooled 10-fold protocol; Safavi et al.: 5 fps per
+    # subject), on the subjects with face video; EOG regression left to DEAP's own preprocessing;
+    # epochs/patience ours.
     "full": ExperimentProfile(name="full", synthetic_preset="deap", subjects=None, n_splits=10,
                               max_folds=None, epochs=50, patience=8, batch_size=256, lr=1e-3,
-                              val_fraction=0.1),
+                              val_fraction=0.1, face_subjects_only=True, eog_regression=None,
+                              model_fps={"gbvnet": {"deap": 10.0, "mahnob": 12.0}},
+                              augment_models=("gbvnet",),
+                              paper_protocols={"gbvnet": "pooled-segment-kfold"}),
 }  # fmt: skip
 
 
@@ -232,10 +278,11 @@ def prepare_segments(
     *,
     profile: str | ExperimentProfile = "smoke",
     seed: int = 0,
-    fmt: str = "deap",
+    fmt: str = "auto",
     fps: float = 5.0,
     modalities: Sequence[str] = ("face", "bio"),
     store_root: str | os.PathLike | None = None,
+    model: str | None = None,
     verbose: bool | str | None = None,
     **knobs: Any,
 ):
@@ -248,14 +295,19 @@ def prepare_segments(
 
     Parameters
     ----------
-    fmt : {"deap", "mahnob"}
-        The on-disk format of ``data_root`` (and of the synthetic data).
+    fmt : {"auto", "deap", "mahnob"}
+        The on-disk format of ``data_root`` (and of the synthetic data).  ``"auto"`` (default)
+        recognises the folder's layout (:func:`detect_format`); synthetic data is then DEAP's.
     fps : float
         Face frames kept per second: 5 = Safavi et al. / DeepVANet (default, and the face
         pipeline's default, so the store is the one the face chapter built); GBV-Net uses 10 on
         DEAP and 12 on MAHNOB-HCI.
     modalities : sequence of {"face", "bio"}
         What the store holds and the dataset serves.
+    model : str or None
+        Face frames at this model's rate in the profile (``profile.model_fps``, e.g. GBV-Net at
+        10 fps on DEAP in the full profile) instead of ``fps``, when the profile names one —
+        for a chapter that feeds one model's own segments to it (chapter 07).
     store_root : path or None
         Parent of stores; default :func:`emolab.cache_dir` ``("store")``.
     **knobs
@@ -265,7 +317,8 @@ def prepare_segments(
     Returns
     -------
     SegmentDataset or TrialHeads
-        All of the profile's subjects, the requested modalities (only the first
+        The profile's subjects — only those with face video when ``profile.face_subjects_only``
+        (:func:`face_subjects`) — and the requested modalities (only the first
         ``profile.segments_per_trial`` segments of each trial when that is set).
     """
     from emolab.data.store import SegmentDataset, build_store
@@ -273,8 +326,16 @@ def prepare_segments(
     from emolab.preprocess.physio import PhysioConfig
 
     profile = get_profile(profile)
+    if fmt == "auto":
+        fmt = "deap" if data_root is None else detect_format(data_root)
     if fmt not in ("deap", "mahnob"):
-        raise ValueError(f"fmt must be 'deap' or 'mahnob', got {fmt!r}")
+        raise ValueError(f"fmt must be 'auto', 'deap' or 'mahnob', got {fmt!r}")
+    if model is not None:
+        fps = profile.model_fps.get(model, {}).get(fmt, fps)
+    if profile.face_subjects_only and "face" not in modalities:
+        raise ValueError(f"profile {profile.name!r} keeps only the subjects with face video, which a store "
+                         "without the face modality cannot tell; add 'face' to modalities or use "
+                         "get_profile(..., face_subjects_only=False)")
     if knobs and data_root is not None:
         raise ValueError(f"synthetic knobs {sorted(knobs)} apply only to synthetic data (data_root=None)")
     with use_log_level(verbose):
@@ -290,12 +351,104 @@ def prepare_segments(
                                         f"the {fmt.upper()} files, or data_root=None for synthetic data")
         face = FaceConfig(fps=float(fps), size=int(profile.face_size)) if "face" in modalities else None
         store = build_store(root, dataset=fmt, subjects=None if profile.subjects is None else list(profile.subjects),
-                            physio=PhysioConfig(normalize=profile.normalize),
+                            physio=PhysioConfig(normalize=profile.normalize,
+                                                eog_regression=profile.eog_regression),
                             face=face, modalities=tuple(modalities), store_root=store_root,
                             progress=True, verbose=verbose)  # fmt: skip
         subjects = store.subjects if profile.subjects is None else list(profile.subjects)
-        return open_segments(str(store.path), subjects=subjects, modalities=tuple(modalities),
-                             segments_per_trial=profile.segments_per_trial)
+        dataset = open_segments(str(store.path), subjects=subjects, modalities=tuple(modalities),
+                                segments_per_trial=profile.segments_per_trial)
+        if profile.face_subjects_only:
+            with_face = face_subjects(dataset)
+            if not with_face:
+                raise ValueError(f"no subject of {root} has a detected face in any segment; check the "
+                                 "face videos (emolab data verify) or use face_subjects_only=False")
+            if with_face != list(dataset.subjects):
+                logger.info("%d of %d subjects have face video; using those (face_subjects_only)",
+                            len(with_face), len(dataset.subjects))
+                dataset = open_segments(str(store.path), subjects=with_face, modalities=tuple(modalities),
+                                        segments_per_trial=profile.segments_per_trial)
+        return dataset
+
+
+def detect_format(data_root: str | os.PathLike) -> str:
+    """``"deap"`` or ``"mahnob"`` from a data folder's layout (``data_manifest.yaml``).
+
+    DEAP's folder holds ``data_preprocessed_python/``, MAHNOB-HCI's ``Sessions/``.  Raises
+    ``FileNotFoundError`` naming what was looked for when the folder holds neither (or both).
+    """
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist; pass the folder holding the DEAP or "
+                                "MAHNOB-HCI files, or data_root=None for synthetic data")
+    found = [fmt for fmt, sub in (("deap", "data_preprocessed_python"), ("mahnob", "Sessions"))
+             if (root / sub).is_dir()]  # fmt: skip
+    if len(found) != 1:
+        what = "neither" if not found else "both"
+        raise FileNotFoundError(f"{root} holds {what} of data_preprocessed_python/ (DEAP) and Sessions/ "
+                                "(MAHNOB-HCI); pass the dataset's own folder, or fmt='deap'/'mahnob'")
+    return found[0]
+
+
+def read_first_subjects(root: str | os.PathLike, *, fmt: str = "auto", max_subjects: int = 4,
+                        verbose: bool | str | None = False) -> tuple[list[int], list]:
+    """The records of the first ``max_subjects`` subjects of a DEAP or MAHNOB-HCI folder.
+
+    Returns ``(subjects, records)``: :func:`~emolab.data.read_deap` of the first subjects for
+    DEAP; for MAHNOB-HCI, :func:`~emolab.data.read_mahnob` session by session until a session
+    of one subject more appears (chapter 02 reads its figures' trials with it).
+    """
+    from emolab.data import read_deap, read_mahnob
+    from emolab.data.deap import list_deap_subjects
+
+    fmt = detect_format(root) if fmt == "auto" else fmt
+    if fmt == "deap":
+        subjects = list_deap_subjects(root)[:max_subjects]
+        return subjects, list(read_deap(root, subjects=subjects, verbose=verbose))
+    if fmt != "mahnob":
+        raise ValueError(f"fmt must be 'auto', 'deap' or 'mahnob', got {fmt!r}")
+    subjects, records = [], []
+    for rec in read_mahnob(root, verbose=verbose):
+        if rec.subject not in subjects:
+            if len(subjects) == max_subjects:
+                break
+            subjects.append(rec.subject)
+        records.append(rec)
+    return subjects, records
+
+
+def face_subjects(dataset) -> list[int]:
+    """The subjects of ``dataset`` with a detected face in at least one segment, in its order.
+
+    DEAP has face video for participants 1-22 only; MAHNOB-HCI sessions may lack theirs.  A
+    dataset opened without the face modality has no face anywhere (``has_face`` all False).
+    """
+    meta = dataset.metadata
+    with_face = set(meta.loc[meta["has_face"].to_numpy(bool), "subject"].astype(int))
+    return [int(s) for s in dataset.subjects if int(s) in with_face]
+
+
+def segments_at_fps(dataset, fps: float, *, verbose: bool | str | None = None):
+    """The same segments as ``dataset`` with face crops at another frame rate.
+
+    Builds (once; it is cached like every store) the store with ``dataset``'s reader,
+    physiological and face settings except ``fps``, beside ``dataset``'s own store, and opens it
+    with the same subjects, modalities and ``segments_per_trial``.  Returns ``dataset`` itself
+    when its face crops are already at ``fps`` or it has no face modality.
+    """
+    from emolab.data.store import build_store
+    from emolab.preprocess.face import FaceConfig
+    from emolab.preprocess.physio import PhysioConfig
+
+    cfg = dataset.store.config
+    if cfg.get("face") is None or abs(float(cfg["face"]["fps"]) - float(fps)) < 1e-9:
+        return dataset
+    face = FaceConfig(**{**cfg["face"], "fps": float(fps)})
+    store = build_store(cfg["reader"]["root"], dataset=cfg["reader"]["dataset"], subjects=list(dataset.subjects),
+                        physio=PhysioConfig(**cfg["physio"]), face=face, modalities=tuple(cfg["modalities"]),
+                        store_root=Path(dataset.store.path).parent, progress=True, verbose=verbose)  # fmt: skip
+    return open_segments(str(store.path), subjects=list(dataset.subjects), modalities=tuple(dataset.modalities),
+                         segments_per_trial=getattr(dataset, "segments_per_trial", None))  # fmt: skip
 
 
 class TrialHeads(torch.utils.data.Dataset):
@@ -373,29 +526,53 @@ def grid_cells(
     """The :class:`~emolab.train.sweep.Cell` list of a grid, without running it.
 
     Each modality set opens the store with only the modalities it needs (a bio-only cell never
-    decodes face crops).  The training settings are the profile's, then ``train`` overrides
+    decodes face crops), and the cells with faces only the subjects that have faces
+    (:func:`face_subjects`).  The training settings are the profile's, then ``train`` overrides
     (fields of :class:`~emolab.train.config.TrainConfig`); ``model_kwargs`` go to
-    :func:`emolab.models.build_model` after the input sizes read from the store.
+    :func:`emolab.models.build_model` after the input sizes read from the store.  The profile's
+    per-model settings apply here: ``model_fps`` (another store for that model's face cells,
+    :func:`segments_at_fps`), ``augment_models`` and ``paper_protocols``.
     """
-    from emolab.train.config import TrainConfig
-    from emolab.train.protocols import get_protocol
-    from emolab.train.sweep import make_cells
+    from emolab.train.config import AugmentConfig, TrainConfig
 
     profile = get_profile(profile)
-    store_path = str(Path(dataset.store.path).resolve())
+    fmt = dataset.store.config["reader"]["dataset"]
     base_train = TrainConfig(lr=profile.lr, batch_size=profile.batch_size, epochs=profile.epochs,
                              patience=profile.patience, val_fraction=profile.val_fraction, seed=seed,
                              device=device, progress=False,
                              checkpoint_interval_s=profile.checkpoint_interval_s,
                              keep=profile.keep).to_dict()  # fmt: skip
-    base_train.update(train or {})
+    # models sharing the same settings keep one make_cells call (and the cell order of before)
+    groups: dict[tuple, list[str]] = {}
+    for model in models:
+        fps = profile.model_fps.get(model, {}).get(fmt)
+        proto = tuple(profile.paper_protocols.get(model, p) if p == "paper-segment-kfold" else p
+                      for p in protocols)  # fmt: skip
+        groups.setdefault((fps, model in profile.augment_models, proto), []).append(model)
+    # a protocol's own epoch budget (profile.protocol_epochs), unless `train` sets the epochs
+    protocol_epochs = {} if "epochs" in (train or {}) else dict(profile.protocol_epochs)
+    cells = []
+    for (fps, augment, protos), group in groups.items():
+        data_set = dataset if fps is None else segments_at_fps(dataset, fps)
+        train_d = dict(base_train)
+        if augment:
+            train_d["augment"] = dataclasses.asdict(AugmentConfig.all_on())
+        train_d.update(train or {})
+        cells += _modality_cells(data_set, group, modalities, tasks, list(protos), profile, seed, train_d,
+                                 model_kwargs, protocol_epochs)  # fmt: skip
+    return cells
+
+
+def _modality_cells(dataset, models, modalities, tasks, protocols, profile, seed, train, model_kwargs,
+                    protocol_epochs=None) -> list:  # fmt: skip
+    from emolab.train.protocols import get_protocol
+    from emolab.train.sweep import make_cells
 
     def protocol_train(protocol: str) -> dict:
-        pooled = not get_protocol(protocol).per_subject
-        if pooled and profile.pooled_epochs is not None and "epochs" not in (train or {}):
-            return {**base_train, "epochs": profile.pooled_epochs}
-        return base_train
+        epochs = (protocol_epochs or {}).get(get_protocol(protocol).name)
+        return train if epochs is None else {**train, "epochs": epochs}
 
+    store_path = str(Path(dataset.store.path).resolve())
     mk = {**segment_shapes(dataset), **(model_kwargs or {})}
     cells = []
     for mods in modalities:
@@ -404,15 +581,28 @@ def grid_cells(
         if missing:
             raise ValueError(f"the dataset serves {dataset.modalities}, not {sorted(missing)}; "
                              "call prepare_segments(..., modalities=...) with them")  # fmt: skip
+        subjects = [int(s) for s in dataset.subjects]
+        meta = dataset.metadata
+        if "face" in mods:
+            with_face = face_subjects(dataset)
+            if with_face != subjects:
+                logger.info("%s cells: the %d of %d subjects with face video", "+".join(mods), len(with_face),
+                            len(subjects))  # fmt: skip
+                subjects, meta = with_face, meta[meta["subject"].isin(with_face)]
+        elif not profile.face_subjects_only and "face" in dataset.modalities:
+            n_face = len(face_subjects(dataset))
+            if n_face != len(subjects):
+                logger.warning("%s cells use all %d subjects, the cells with faces only the %d with face "
+                               "video: their numbers are not on the same subjects", "+".join(mods),
+                               len(subjects), n_face)  # fmt: skip
         data = {"factory": "emolab.experiments:open_segments",
-                "kwargs": {"store": store_path, "subjects": [int(s) for s in dataset.subjects],
-                           "modalities": list(mods),
+                "kwargs": {"store": store_path, "subjects": subjects, "modalities": list(mods),
                            "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
         fused = dict(profile.fused_model_kwargs) if len(mods) > 1 else {}
         for protocol in protocols:
-            cells += make_cells(dataset.metadata, models=list(models), modalities=[mods], tasks=list(tasks),
-                                protocols=[protocol], n_splits=profile.n_splits, split_seed=seed,
-                                max_folds=profile.max_folds, train=protocol_train(protocol),
+            cells += make_cells(meta.reset_index(drop=True), models=list(models), modalities=[mods],
+                                tasks=list(tasks), protocols=[protocol], n_splits=profile.n_splits,
+                                split_seed=seed, max_folds=profile.max_folds, train=protocol_train(protocol),
                                 model_kwargs={**fused, **mk}, data=data)  # fmt: skip
     return cells
 
@@ -519,20 +709,35 @@ def summarize(
     [0, 1].  Adds ``leaky`` (the protocol shares trials between train and test), ``n_folds``
     (rows per subject, to show when a run used fewer folds than the protocol has) and
     ``above_baseline`` (accuracy minus the majority-class baseline).  With a single subject the
-    interval is taken over folds instead (``unit`` column says which).
+    interval is taken over folds instead (``unit`` column says which).  ``pooled-segment-kfold``
+    groups are averaged over their folds, as GBV-Net's Eq. 7 does
+    (:func:`~emolab.train.metrics.aggregate_folds`; ``unit`` is ``"fold"`` there).
     """
-    from emolab.train.metrics import aggregate
+    from emolab.train.metrics import aggregate, aggregate_folds
 
     if results.empty:
         raise ValueError("no results to summarise")
     by = list(by)
-    unit = "subject" if results["subject"].nunique() > 1 else "fold"
-    out = aggregate(results, by=by, unit=unit, metrics=list(metrics), confidence=confidence)
-    out["unit"] = unit
+    pooled = (results["protocol"] == "pooled-segment-kfold") if "protocol" in by else np.zeros(len(results), bool)
+    parts = []
+    if (~pooled).any():
+        rest = results[~pooled]
+        unit = "subject" if rest["subject"].nunique() > 1 else "fold"
+        parts.append(aggregate(rest, by=by, unit=unit, metrics=list(metrics), confidence=confidence)
+                     .assign(unit=unit))  # fmt: skip
+    if pooled.any():
+        folds = aggregate_folds(results[pooled], by=by, metrics=list(metrics), confidence=confidence)
+        subjects = results[pooled].groupby(by, dropna=False)["subject"].nunique().rename("n_subjects")
+        folds = folds.drop(columns="n_folds").merge(subjects.reset_index(), on=by, how="left")
+        parts.append(folds.assign(unit="fold"))  # n_folds is added below, as for every group
+    out = pd.concat(parts, ignore_index=True).sort_values(by, ignore_index=True)
     if "protocol" in by:
         leaky = results.groupby("protocol")["leaky"].first()
         out.insert(by.index("protocol") + 1, "leaky", out["protocol"].map(leaky).astype(bool))
     folds = results.groupby(by, dropna=False).size() / results.groupby(by, dropna=False)["subject"].nunique()
+    if pooled.any():  # a pooled fold has one row per test subject: count its folds instead
+        n_pooled = results[pooled].groupby(by, dropna=False)["fold"].nunique()
+        folds = n_pooled.combine_first(folds)
     out = out.merge(folds.rename("n_folds").reset_index(), on=by, how="left")
     if "accuracy" in metrics and "majority_baseline" in metrics:
         out["above_baseline"] = out["accuracy"] - out["majority_baseline"]
@@ -621,7 +826,9 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
     subject); then the mean over subjects and its percentile-bootstrap interval.  A pooled
     protocol (one row per fold, ``subject == -1``) pairs folds instead of subjects (``unit``).  Face-only
     models are scored on segments with a detected face only, fusion on all segments: on data
-    where every segment has a face, the test sets are identical.
+    where every segment has a face, the test sets are identical.  Where some have none (real
+    videos), pass :func:`has_face_results` of the rows instead, so that every model is scored on
+    the same segments.
     """
     from emolab.train.metrics import bootstrap_ci, pool_folds
 
@@ -641,6 +848,43 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
                      "best_single": best, "best_single_accuracy": wide[best].mean(), "gain": m,
                      "gain_ci_low": lo, "gain_ci_high": hi, "n_units": len(diff), "unit": unit})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def has_face_results(results: pd.DataFrame, dataset, results_path: str | os.PathLike | None = None, *,
+                     profile: str | ExperimentProfile = "smoke") -> pd.DataFrame:
+    """``results`` scored again on the test segments with a detected face only.
+
+    A face-only cell leaves out the segments without a face, a fusion or bio-only cell scores
+    them too; so that "fusion minus its best half" compares the same test sets, every row is
+    recomputed here from its cell's saved predictions (:func:`grid_predictions`) restricted to
+    the segments whose ``has_face`` is True in ``dataset`` (a dataset with the face modality,
+    from :func:`prepare_segments`).  Same columns as ``results`` (``accuracy``, ``n_test``,
+    ``n_pos``, ``majority_baseline`` … recomputed), plus ``test_set = "has_face"``; a row whose
+    test subject has no segment with a face is dropped.
+    """
+    from emolab.train.metrics import binary_metrics
+
+    if "face" not in dataset.modalities:
+        raise ValueError("has_face_results needs a dataset with the face modality (prepare_segments default)")
+    keys = ["subject", "trial", "segment"]
+    faces = dataset.metadata[[*keys, "has_face"]].rename(columns={"has_face": "_has_face"})
+    pred = grid_predictions(results, results_path, profile=profile)
+    pred = pred.drop(columns=["has_face"], errors="ignore").merge(faces, on=keys, how="left")
+    if pred["_has_face"].isna().any():
+        raise KeyError("some predictions are of segments the dataset does not hold; pass the dataset the "
+                       "grid was run on")  # fmt: skip
+    pred = pred[pred["_has_face"].astype(bool)]
+    metrics = {(cid, int(subj)): binary_metrics(g["y_true"], g["y_score"])
+               for (cid, subj), g in pred.groupby(["cell_id", "subject"])}  # fmt: skip
+    rows = []
+    for _, r in results.iterrows():
+        m = metrics.get((r["cell_id"], int(r["subject"])))
+        if m is None:
+            continue
+        rows.append({**r.to_dict(), **{k: m[k] for k in ("accuracy", "balanced_accuracy", "f1", "roc_auc",
+                                                          "majority_baseline")},
+                     "n_test": m["n"], "n_pos": m["n_pos"], "test_set": "has_face"})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*results.columns, "test_set"])
 
 
 def synthetic_expectations(dataset) -> pd.DataFrame | None:
@@ -904,16 +1148,6 @@ def chapter_claims(
 
 
 # --------------------------------------------------------------------- chapter 08: the comparison
-def summarize_protocols(results: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """:func:`summarize` each protocol on its own rows, concatenated.
-
-    Per-subject protocols and ``loso`` get intervals over subjects; ``pooled-segment-kfold``,
-    whose folds mix subjects, gets the mean of its fold accuracies and an interval over folds —
-    as GBV-Net averages its ten fold accuracies :cite:`yu2025gbvnet`.
-    """
-    return pd.concat([summarize(g, **kwargs) for _, g in results.groupby("protocol")], ignore_index=True)
-
-
 def paper_comparison(summary: pd.DataFrame, reference: pd.DataFrame, *, dataset: str = "DEAP",
                      metric: str = "accuracy") -> pd.DataFrame:  # fmt: skip
     """Our results beside each paper's own figure, one row per model × modalities × task × protocol.
@@ -921,7 +1155,7 @@ def paper_comparison(summary: pd.DataFrame, reference: pd.DataFrame, *, dataset:
     Parameters
     ----------
     summary : DataFrame
-        From :func:`summarize_protocols` (``model``, ``modalities``, ``task``, ``protocol``,
+        From :func:`summarize` (``model``, ``modalities``, ``task``, ``protocol``,
         the metric, its interval and ``majority_baseline``).
     reference : DataFrame
         :func:`emolab.reference.load_reference` rows; those of ``kind == "paper"`` for

@@ -213,21 +213,22 @@ def test_prepare_segments_normalises_by_the_profile(tiny):
     assert spread(ds) < spread(raw) - 1.0
 
 
-def test_pooled_protocols_train_for_the_pooled_epochs(tiny):
+def test_a_protocol_can_have_its_own_epoch_budget(tiny):
     _, ds = tiny
-    prof = PROFILE.replace(epochs=4, pooled_epochs=1)
+    prof = PROFILE.replace(epochs=4, protocol_epochs={"loso": 1})
     cells = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
                           protocols=["trial-kfold", "loso", "pooled-segment-kfold"], profile=prof)  # fmt: skip
     epochs = {c.protocol: c.train["epochs"] for c in cells}
-    assert epochs == {"trial-kfold": 4, "loso": 1, "pooled-segment-kfold": 1}
+    assert epochs == {"trial-kfold": 4, "loso": 1, "pooled-segment-kfold": 4}
     forced = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
                            protocols=["loso"], profile=prof, train={"epochs": 3})  # fmt: skip
     assert {c.train["epochs"] for c in forced} == {3}  # an explicit override wins
     plain = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
-                          protocols=["loso"], profile=prof.replace(pooled_epochs=None))  # fmt: skip
+                          protocols=["loso"], profile=prof.replace(protocol_epochs={}))  # fmt: skip
     assert {c.train["epochs"] for c in plain} == {4}
-    with pytest.raises(ValueError, match="pooled_epochs"):
-        ex.get_profile("smoke", pooled_epochs=0)
+    with pytest.raises(ValueError, match="protocol_epochs"):
+        ex.get_profile("smoke", protocol_epochs={"loso": 0})
+    assert ex.get_profile("smoke").protocol_epochs == {"loso": 2}
 
 
 def _fold_rows(model, protocol, accs, modalities="face+bio", task="valence"):
@@ -244,7 +245,7 @@ def test_paper_comparison_puts_each_paper_beside_its_own_protocol():
     rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.92, 0.94])
             + _fold_rows("gbvnet", "trial-kfold", [0.6, 0.7, 0.65])
             + _fold_rows("safavi", "paper-segment-kfold", [0.95, 0.97, 0.99]))  # fmt: skip
-    summary = ex.summarize_protocols(pd.DataFrame(rows))
+    summary = ex.summarize(pd.DataFrame(rows))
     pooled = summary[summary["protocol"] == "pooled-segment-kfold"].iloc[0]
     assert pooled["unit"] == "fold" and pooled["accuracy"] == pytest.approx(0.92)  # mean of fold accuracies
     comp = ex.paper_comparison(summary, load_reference(), dataset="DEAP")
@@ -282,7 +283,7 @@ def test_paper_comparison_plot():
 
     rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.92, 0.94])
             + _fold_rows("gbvnet", "trial-kfold", [0.6, 0.7, 0.65]))  # fmt: skip
-    comp = ex.paper_comparison(ex.summarize_protocols(pd.DataFrame(rows)), load_reference())
+    comp = ex.paper_comparison(ex.summarize(pd.DataFrame(rows)), load_reference())
     fig = vr.plot_paper_comparison(comp)
     stars = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "*"]
     assert len(stars) == 1 and stars[0].get_ydata()[0] == pytest.approx(0.9468)

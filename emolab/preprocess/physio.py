@@ -18,6 +18,11 @@ DeepVANet (:cite:`zhang2021deepvanet`), whose code the first paper builds on:
    vertical EOG channel, which is exactly what regression needs.  Its known cost: a little brain
    signal that leaks into the EOG is subtracted too.  MAHNOB-HCI's BDF has no EOG channel (its
    EXG electrodes are ECG and unused leads), so there the step is skipped and recorded as such.
+   DEAP's preprocessed files had their EOG removed by the dataset authors, the reason the
+   band-pass is skipped there; ``PhysioConfig(eog_regression=None)`` skips the regression on them
+   for the same reason (the full experiment profile does).  The default ``True`` regresses
+   anyway: the synthetic DEAP-format data leaks EOG into the EEG on purpose, so that chapter 02
+   can show the step.
 5. :func:`select_channels`: DEAP all 40 channels (as :cite:`safavi_deep_multimodal`); MAHNOB-HCI
    the 38 of :data:`MAHNOB_DEFAULT_CHANNELS` (32 EEG + 3 ECG + GSR1 + Resp + Temp: our reading of
    GBV-Net's "38 channels", which the paper does not list).
@@ -25,7 +30,9 @@ DeepVANet (:cite:`zhang2021deepvanet`), whose code the first paper builds on:
    configurable).
 7. :func:`baseline_correct`: DeepVANet-style — cut the pre-stimulus period into windows of the same
    length, average them into one "mean baseline second" per channel, subtract it from every window.
-8. :func:`normalize` (optional, off by default as in the papers): divide each channel by its standard
+8. :func:`normalize` (optional; off in :class:`PhysioConfig` by default, the papers describe none,
+   but every experiment profile of :mod:`emolab.experiments` switches it on, for the reason given
+   at ``ExperimentProfile.normalize``): divide each channel by its standard
    deviation over the trial's own pre-stimulus period.  Its statistics come from the trial itself,
    never from other trials or subjects, so it cannot leak test data into training; anything fitted
    across trials belongs inside the training fold (:mod:`emolab.train`).
@@ -79,9 +86,12 @@ class PhysioConfig:
     eeg_reference : {"keep", "average"} or None
         ``None`` (default): keep DEAP's average reference, apply an average reference to anything
         else (ours, see the module docstring).
-    eog_regression : bool
+    eog_regression : bool or None
         Remove EOG artefacts by regression on the EOG channels (paper: "remove EOG artefacts";
         the method is ours).  Skipped, and recorded as skipped, when the record has no EOG channel.
+        ``None``: skipped when the input is already preprocessed (``already_filtered``, i.e.
+        DEAP's files, whose EOG the dataset authors removed), run otherwise.  Default ``True``
+        (ours: the synthetic data's EEG carries EOG on purpose).
     channels : tuple of str or None
         Channels to keep, in this order.  ``None``: DEAP all 40, MAHNOB-HCI
         :data:`MAHNOB_DEFAULT_CHANNELS`.
@@ -102,7 +112,7 @@ class PhysioConfig:
     h_freq: float | None = 45.0
     already_filtered: bool | None = None
     eeg_reference: str | None = None
-    eog_regression: bool = True
+    eog_regression: bool | None = True
     channels: tuple[str, ...] | None = None
     window_s: float = 1.0
     stride_s: float = 1.0
@@ -416,7 +426,9 @@ def preprocess_record(
         raw, s = bandpass(raw, l_freq=config.l_freq, h_freq=config.h_freq, already_filtered=already)
         steps.append(s)
         coef = None
-        if config.eog_regression:
+        if config.eog_regression is None and already:
+            s = "EOG regression: skipped (input already cleaned of EOG by the dataset's preprocessing)"
+        elif config.eog_regression or config.eog_regression is None:
             raw, s, coef = remove_eog(raw)
         else:
             s = "EOG regression: skipped (disabled in PhysioConfig)"

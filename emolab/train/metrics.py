@@ -18,6 +18,11 @@ narrow (its coverage approaches the nominal level as subjects are added;
 ``tests/test_metrics.py`` measures it on simulated subjects).  Folds of one subject share training
 data, so an interval over folds would be narrower still; the interval over subjects is the honest
 one for "how well does this work on a new person's data".
+
+GBV-Net's pooled protocol is the exception (:func:`aggregate_folds`): its 10 folds mix every
+subject's segments, and the paper reports the mean of the 10 fold accuracies (its Eq. 7,
+:cite:`yu2025gbvnet`), so the unit there is the fold — a fold's accuracy pools the rows of its
+test subjects, and the interval is taken over the folds.
 """
 
 from __future__ import annotations
@@ -217,3 +222,31 @@ def aggregate(
             row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean, lo, hi
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def aggregate_folds(
+    results: pd.DataFrame,
+    *,
+    by: Sequence[str] = ("model", "modalities", "task", "protocol"),
+    metrics: Sequence[str] = METRICS,
+    confidence: float = 0.95,
+    ci: str = "bootstrap",
+) -> pd.DataFrame:
+    """Mean over folds, as GBV-Net's Eq. 7 :cite:`yu2025gbvnet` averages its fold accuracies.
+
+    For the pooled protocol (``pooled-segment-kfold``), whose test folds mix subjects and which
+    the results table stores as one row per test subject of each fold: the rows of each fold are
+    first pooled into that fold's accuracy and majority baseline (:func:`pool_folds` with
+    ``unit="fold"``), then :func:`aggregate` takes the mean and the interval over folds.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`aggregate` with ``unit="fold"``: ``n_folds`` and ``m``, ``m_ci_low``,
+        ``m_ci_high`` per metric.
+    """
+    by = list(by)
+    if "fold" not in results.columns:
+        raise KeyError("results table lacks the column 'fold'")
+    per_fold = pool_folds(results, by, unit="fold")
+    return aggregate(per_fold, by=by, unit="fold", metrics=metrics, confidence=confidence, ci=ci)

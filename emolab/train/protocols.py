@@ -24,8 +24,14 @@ than the emotion — see :cite:`deap_review_2025` and :cite:`trial_leakage_2025`
 identified by ``(subject, trial)``; :func:`check_folds` verifies the declared disjointness on the
 actual folds, and a test shows that the paper protocol does share trials.
 
-(Another, milder leak remains even in ``trial-kfold``: each DEAP video is shown to every subject,
-so pooled protocols can share *stimuli* across subjects.  ``loso`` is free of it.)
+A milder leak concerns the *stimuli*: every DEAP participant watched the same 40 videos.
+``trial-kfold`` is free of it — within one subject every trial is a different video, so keeping
+trials apart keeps videos apart.  The cross-subject protocols are not: ``loso`` trains on the
+other subjects' responses to the very videos it tests on (``tests/test_protocols.py`` shows all
+40 shared), and ``pooled-segment-kfold`` shares trials and videos alike.  A model can learn what
+a video evokes in people in general, which is part of the task, but also the video's own
+signature (its faces' lighting, the timing of its scenes), which is not;
+:func:`leakage_report` counts the shared stimuli of each fold.
 """
 
 from __future__ import annotations
@@ -359,10 +365,15 @@ def validation_split(
         gss = GroupShuffleSplit(n_splits=1, test_size=1 / n_val_splits, random_state=seed)
         fit, val = next(gss.split(np.zeros(len(train_idx)), groups=groups))
     if len(val) > 2 * val_fraction * len(train_idx):
+        # Coarser groups than asked for: say so, without proposing a finer grouping — a validation
+        # split by trial under loso would choose epochs on subjects the model trains on, one by
+        # segment under trial-kfold on trials it trains on.
         logger.warning(
             "validation split grouped by %s holds %d of %d training segments (asked for %.0f %%): "
-            "the training fold has only %d %s groups; consider val_grouping='trial'",
-            grouping, len(val), len(train_idx), 100 * val_fraction, n_groups, grouping,
+            "the training fold has only %d %s groups; a finer grouping would select epochs on %ss "
+            "the model trains on, so keep it and expect a noisier epoch choice (more %ss, or "
+            "TrainConfig(keep='last') to select none)",
+            grouping, len(val), len(train_idx), 100 * val_fraction, n_groups, grouping, grouping, grouping,
         )
     return np.sort(train_idx[fit]), np.sort(train_idx[val])
 

@@ -114,18 +114,21 @@ PRESETS: dict[str, dict[str, dict]] = {
         "book": dict(n_subjects=6, n_trials=12, trial_s=6.0, baseline_s=3.0, face_subjects=6,
                      expressiveness_sd=0.25),
         # DEAP: 32 x 40 trials of 60 s after a 3 s baseline (8064 samples at 128 Hz); face videos
-        # for participants 1-22, with a few trials missing (ours: s03 trial 40, s11 trials 2 and 17)
+        # for participants 1-22 at DEAP's 50 fps, with a few trials missing (ours: s03 trial 40,
+        # s11 trials 2 and 17)
         "deap": dict(
             n_subjects=32, n_trials=40, trial_s=60.0, baseline_s=3.0, face_subjects=22,
-            missing_videos=((3, 40), (11, 2), (11, 17)),
+            missing_videos=((3, 40), (11, 2), (11, 17)), video_fps=50.0,
         ),
     },
     "mahnob": {
         "smoke": dict(n_subjects=2, n_trials=4, trial_s=20.0, baseline_s=5.0, post_s=2.0, face_subjects=2),
         "book": dict(n_subjects=6, n_trials=12, trial_s=6.0, baseline_s=5.0, post_s=2.0, face_subjects=6,
                      expressiveness_sd=0.25),
-        # MAHNOB-HCI emotion sessions: 30 s before and after clips of about 35-117 s; we use 60 s
-        "deap": dict(n_subjects=27, n_trials=20, trial_s=60.0, baseline_s=30.0, post_s=30.0, face_subjects=27),
+        # MAHNOB-HCI emotion sessions: 30 s before and after clips of about 35-117 s; we use 60 s;
+        # video at about MAHNOB-HCI's 60 fps (GBV-Net keeps 12 of them per second)
+        "deap": dict(n_subjects=27, n_trials=20, trial_s=60.0, baseline_s=30.0, post_s=30.0, face_subjects=27,
+                     video_fps=60.0),
     },
 }  # fmt: skip
 
