@@ -42,9 +42,12 @@ def test_book_html_has_every_chapter_and_no_errors(built_book):
     assert scan_html_for_errors(html) == []
 
 
-def _write_notebook(path: Path, cells: list[str]) -> None:
+def _write_notebook(path: Path, cells: list[str], tags: dict[int, list[str]] | None = None) -> None:
+    """A notebook of code cells, the first tagged ``parameters``, others tagged by ``tags``."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in cells])
     nb.cells[0].metadata["tags"] = ["parameters"]
+    for i, t in (tags or {}).items():
+        nb.cells[i].metadata["tags"] = t
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from test_book import _write_notebook
 
 from emolab import exercises as exr
 from emolab.book import execute_notebooks
@@ -235,11 +236,7 @@ _EXERCISE = [
 
 
 def _write(path: Path, cells: list[str]) -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.cells[3].metadata["tags"] = ["solution"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+    _write_notebook(path, cells, tags={3: ["solution"]})
 
 
 def test_executed_exercises_fail_a_rotten_solution_and_spare_the_student(tmp_path):
