@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from emolab.train.protocols import Fold, get_protocol, trial_groups
+from emolab.train.protocols import Fold, get_protocol, leakage_report
 
 __all__ = ["AUDIT_CHECKS", "FittedOn", "audit"]
 
@@ -73,12 +73,6 @@ def _rows_check(name: str, folds: list[Fold], rows: FittedOn, what: str) -> dict
     detail = (f"{what} saw {sum(hits)} test rows in {n_bad} of {len(folds)} folds" if n_bad
               else f"{what} saw no test row")  # fmt: skip
     return {"check": name, "status": "leak" if n_bad else "ok", "folds_affected": n_bad, "detail": detail}
-
-
-def _shared(folds: list[Fold], groups: np.ndarray) -> tuple[int, int]:
-    """(folds with a group on both sides, total groups shared summed over folds)."""
-    counts = [len(np.intersect1d(groups[f.train_idx], groups[f.test_idx])) for f in folds]
-    return int(sum(c > 0 for c in counts)), int(sum(counts))
 
 
 def audit(
@@ -132,20 +126,25 @@ def audit(
     if claim not in ("trial", "subject"):
         raise ValueError(f"claim must be 'trial' or 'subject', got {claim!r}")
     n = len(folds)
+    shared = leakage_report(meta, folds)  # per fold: trials, subjects (and stimuli) on both sides
+
+    def _count(column: str) -> tuple[int, int]:
+        return int((shared[column] > 0).sum()), int(shared[column].sum())
+
     rows = []
-    k, total = _shared(folds, trial_groups(meta))
+    k, total = _count("shared_trials")
     rows.append({"check": "shared trials", "status": "leak" if k else "ok", "folds_affected": k,
                  "detail": (f"in {k} of {n} folds, {total} trials in all have segments in both train "
                             "and test" if k else "no trial has segments on both sides")})  # fmt: skip
-    k, total = _shared(folds, meta["subject"].to_numpy())
+    k, total = _count("shared_subjects")
     status = "ok" if not k else ("leak" if claim == "subject" else "expected")
     rows.append({"check": "shared subjects", "status": status, "folds_affected": k,
                  "detail": ("no subject is on both sides" if not k else
                             f"in {k} of {n} folds the test subjects also train"
                             + (", although the evaluation claims unseen subjects" if status == "leak"
                                else " (a subject-dependent evaluation)"))})  # fmt: skip
-    if "experiment_id" in meta.columns:
-        k, total = _shared(folds, meta["experiment_id"].to_numpy())
+    if "shared_stimuli" in shared.columns:
+        k, total = _count("shared_stimuli")
         rows.append({"check": "shared stimuli", "status": "caveat" if k else "ok", "folds_affected": k,
                      "detail": (f"in {k} of {n} folds, test videos ({total} in all) were also watched "
                                 "in training, by any subject" if k else "every test video is new to the model")})  # fmt: skip
