@@ -89,6 +89,11 @@ class ExperimentProfile:
         Share of each training fold held out for model selection (ours).
     n_jobs : int
         Worker processes of the sweep (1 = in the calling process).
+    build_jobs : int or None
+        Worker processes that generate synthetic data and build a segment store, one subject at
+        a time (``None``: one per CPU core this process may use).  Ours: face detection is about
+        20 ms per frame on one core and each subject is independent, so a store builds about
+        ``build_jobs`` times faster; the files do not depend on it.
     torch_threads : int or None
         Threads of torch's CPU operators while a grid or a demonstration trains in this process
         (``None``: torch's default).  Ours: one thread per process is much faster than two on
@@ -173,6 +178,7 @@ class ExperimentProfile:
     lr: float = 1e-3
     val_fraction: float = 0.1
     n_jobs: int = 1
+    build_jobs: int | None = None
     torch_threads: int | None = None
     segments_per_trial: int | None = None
     normalize: str | None = "baseline_std"
@@ -199,6 +205,8 @@ class ExperimentProfile:
             raise ValueError(f"ExperimentProfile.segments_per_trial must be >= 1, got {self.segments_per_trial}")
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.n_jobs < 1:
             raise ValueError("ExperimentProfile epochs, patience, batch_size and n_jobs must be positive")
+        if self.build_jobs is not None and self.build_jobs < 1:
+            raise ValueError(f"ExperimentProfile.build_jobs must be >= 1 or None, got {self.build_jobs}")
         bad = {p: e for p, e in self.protocol_epochs.items() if not isinstance(e, int) or e < 1}
         if bad:
             raise ValueError(f"ExperimentProfile.protocol_epochs must map protocols to epochs >= 1, got {bad}")
@@ -206,6 +214,15 @@ class ExperimentProfile:
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
+
+    def build_workers(self) -> int:
+        """:attr:`build_jobs`, with ``None`` resolved to the CPU cores this process may use."""
+        if self.build_jobs is not None:
+            return int(self.build_jobs)
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
 
     def replace(self, **changes: Any) -> "ExperimentProfile":
         return dataclasses.replace(self, **changes)
@@ -343,7 +360,7 @@ def prepare_segments(
             from emolab.data.synthetic import ensure_synthetic
 
             root = ensure_synthetic(fmt=fmt, preset=profile.synthetic_preset, seed=seed, verbose=verbose,
-                                    **{**profile.synthetic_knobs, **knobs})  # fmt: skip
+                                    n_jobs=profile.build_workers(), **{**profile.synthetic_knobs, **knobs})  # fmt: skip
         else:
             root = Path(data_root).expanduser()
             if not root.is_dir():
@@ -354,7 +371,7 @@ def prepare_segments(
                             physio=PhysioConfig(normalize=profile.normalize,
                                                 eog_regression=profile.eog_regression),
                             face=face, modalities=tuple(modalities), store_root=store_root,
-                            progress=True, verbose=verbose)  # fmt: skip
+                            n_jobs=profile.build_workers(), progress=True, verbose=verbose)  # fmt: skip
         subjects = store.subjects if profile.subjects is None else list(profile.subjects)
         dataset = open_segments(str(store.path), subjects=subjects, modalities=tuple(modalities),
                                 segments_per_trial=profile.segments_per_trial)
@@ -1258,17 +1275,21 @@ def fingerprint_sweep(
     results_path: str | os.PathLike | None = None,
     n_jobs: int | None = None,
     train: bool = True,
+    with_video: bool = False,
     verbose: bool | str | None = "ERROR",
     **knobs: Any,
 ) -> pd.DataFrame:
     """:data:`CHAPTER_GRIDS` ``["fingerprint"]`` on synthetic data of each fingerprint strength.
 
-    Each strength gets its own bio-only synthetic dataset (``face_subjects=0``: no video is
-    rendered, so a store takes seconds, and the reader's warning about the missing video folders
-    is dropped), otherwise the profile's preset, ``seed`` and any other ``knobs`` of
-    :class:`~emolab.data.synthetic.SyntheticConfig` (e.g. ``label_noise=0``).  With
-    ``train=False`` the cells are only read from the results table (``KeyError`` naming the
-    first missing one).
+    Each strength gets its own synthetic dataset: the profile's preset, ``seed`` and any other
+    ``knobs`` of :class:`~emolab.data.synthetic.SyntheticConfig` (e.g. ``label_noise=0``).  By
+    default it is bio-only (``face_subjects=0``: no video is rendered, so a store takes seconds,
+    and the reader's warning about the missing video folders is dropped).  With
+    ``with_video=True`` it is the dataset with face video that chapters 05-08 use (their store at
+    the default strength, chapter 05's control at ``fingerprint=0``), opened bio-only: the grid's
+    cells are then the very cells those chapters trained, and are read from the results table
+    instead of trained again.  With ``train=False`` the cells are only read from the results
+    table (``KeyError`` naming the first missing one).
 
     Returns
     -------
@@ -1280,9 +1301,12 @@ def fingerprint_sweep(
     grid = CHAPTER_GRIDS["fingerprint"]
     frames = []
     for fp in fingerprints:
-        with _without_video_warnings():
-            data = prepare_segments(None, profile=profile, seed=seed, modalities=("bio",), verbose=verbose,
-                                    fingerprint=float(fp), face_subjects=0, **knobs)  # fmt: skip
+        if with_video:
+            data = prepare_segments(None, profile=profile, seed=seed, verbose=verbose, fingerprint=float(fp), **knobs)
+        else:
+            with _without_video_warnings():
+                data = prepare_segments(None, profile=profile, seed=seed, modalities=("bio",), verbose=verbose,
+                                        fingerprint=float(fp), face_subjects=0, **knobs)  # fmt: skip
         if train:
             rows = run_grid(data, **grid, profile=profile, seed=seed, device=device, results_path=path,
                             n_jobs=n_jobs, verbose=verbose)  # fmt: skip

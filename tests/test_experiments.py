@@ -7,6 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,6 +55,11 @@ def test_profiles():
         ex.get_profile("smoke", epoch=3)
     with pytest.raises(ValueError, match="max_folds"):
         ex.get_profile("smoke", n_splits=3, max_folds=5)
+    # stores build one subject per core unless told otherwise
+    assert ex.get_profile("smoke", build_jobs=3).build_workers() == 3
+    assert ex.get_profile("smoke", build_jobs=None).build_workers() == len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="build_jobs"):
+        ex.get_profile("smoke", build_jobs=0)
 
 
 def test_prepare_segments_keeps_trial_heads(tiny):

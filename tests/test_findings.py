@@ -86,9 +86,12 @@ def test_results_chapter_covers_its_grid_within_bounds(built_book):
 @pytest.mark.slow
 def test_fingerprint_off_closes_the_gap_on_the_executed_book(built_book):
     """Chapter 09: with the fingerprint off, the deep model's segment k-fold and trial-kfold
-    intervals overlap (the CI run trains the sweep's two ends)."""
-    deep = ex.fingerprint_sweep(fingerprints=(0.0,), profile="smoke", seed=BOOK_SEED, train=False)
+    intervals overlap; at the default strength segment k-fold scores above (the CI run reads
+    both from the stores and cells of chapters 05 and 08)."""
+    deep = ex.fingerprint_sweep(fingerprints=(0.0, 1.0), profile="smoke", seed=BOOK_SEED, train=False,
+                                with_video=True)  # fmt: skip
     gaps = ex.protocol_gaps(ex.summarize(deep, by=["model", "protocol", "fingerprint"]),
                             leaky="paper-segment-kfold", index=("model", "fingerprint"))  # fmt: skip
     print(gaps.to_string())
-    assert gaps["overlap"].all()
+    gaps = gaps.set_index("fingerprint")
+    assert bool(gaps.loc[0.0, "overlap"]) and gaps.loc[1.0, "gap"] > 0

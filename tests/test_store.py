@@ -389,6 +389,39 @@ def test_deap_store_from_real_format_pairs_trials_and_has_no_face_for_s23(tmp_pa
     assert (trials.loc[trials["subject"] == 1, "face_detection_rate"] == 0).all()
 
 
+def _store_files(store) -> dict[str, bytes]:
+    return {str(f.relative_to(store.path)): f.read_bytes() for f in sorted(store.path.rglob("*")) if f.is_file()}
+
+
+def test_parallel_build_writes_the_same_store_as_a_serial_one(tmp_path):
+    kw = dict(dataset="deap", subjects=[1, 2, 3], face=FakeFaceConfig(), reader=fake_reader,
+              face_extractor=fake_extractor, progress=False, verbose="WARNING")  # fmt: skip
+    serial = build_store(tmp_path / "data", store_root=tmp_path / "s1", n_jobs=1, **kw)
+    parallel = build_store(tmp_path / "data", store_root=tmp_path / "s2", n_jobs=2, **kw)
+    assert serial.path.name == parallel.path.name  # n_jobs is not part of the key
+    a, b = _store_files(serial), _store_files(parallel)
+    assert sorted(a) == sorted(b) and any(k.endswith("face.npy") for k in a)
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_parallel_build_with_the_default_reader_and_landmarker(tmp_path):
+    fake = fakedata.write_deap_folder(tmp_path / "deap", subjects=(1, 2, 23), n_trials=2,
+                                      n_samples=384 + 2 * 128, seed=4)  # fmt: skip
+    kw = dict(dataset="deap", physio=PhysioConfig(eog_regression=False), progress=False, verbose="WARNING")
+    serial = build_store(fake.root, store_root=tmp_path / "s1", n_jobs=1, **kw)
+    parallel = build_store(fake.root, store_root=tmp_path / "s2", n_jobs=2, **kw)
+    assert parallel.subjects == [1, 2, 23]
+    a, b = _store_files(serial), _store_files(parallel)
+    assert sorted(a) == sorted(b) and [k for k in a if a[k] != b[k]] == []
+
+
+def test_parallel_build_refuses_a_reader_it_cannot_send(tmp_path):
+    with pytest.raises(TypeError, match=r"cannot be pickled.*n_jobs=1"):
+        build(tmp_path, subjects=[1, 2], n_jobs=2, reader=lambda root, subject: fake_reader(root, subject))
+    with pytest.raises(ValueError, match="n_jobs"):
+        build(tmp_path, subjects=[1, 2], n_jobs=0)
+
+
 def test_mahnob_store_from_real_format(tmp_path, mahnob_folder):
     store = build_store(mahnob_folder, dataset="mahnob", modalities=("bio",),
                         store_root=tmp_path / "store", progress=False, verbose="WARNING")  # fmt: skip
