@@ -818,15 +818,30 @@ def verdicts(summary: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
 
 
 def protocol_gaps(summary: pd.DataFrame, *, leaky: str, honest: str = "trial-kfold",
-                  index: Sequence[str] = ("model", "modalities", "task")) -> pd.DataFrame:
+                  index: Sequence[str] = ("model", "modalities", "task"),
+                  profile: str | ExperimentProfile | None = None) -> pd.DataFrame:  # fmt: skip
     """The leak gap per group: accuracy under ``leaky`` minus under ``honest``.
 
     ``separated`` says whether the two intervals are disjoint with the leaky one above (a gap
-    the intervals support); ``overlap`` whether they overlap (no gap can be claimed).
+    the intervals support); ``overlap`` whether they overlap (no gap can be claimed).  Only the
+    groups that ran both protocols get a row.
+
+    With a ``profile`` whose ``paper_protocols`` give a model a protocol of its own (the full
+    profile: GBV-Net's pooled 10-fold), ``leaky="paper-segment-kfold"`` means, for that model,
+    the protocol its grid ran in place of it (:func:`grid_cells`), so every model gets its gap
+    under its own paper's protocol.
     """
+    if profile is not None and leaky == "paper-segment-kfold" and "model" in summary:
+        own = summary["model"].map(get_profile(profile).paper_protocols)
+        if own.notna().any():
+            mapped = own.eq(summary["protocol"])
+            # a model that ran its own paper protocol: its per-subject segment k-fold rows, if any, give way
+            replaced = summary["model"].isin(summary.loc[mapped, "model"]) & summary["protocol"].eq(leaky)
+            summary = summary.assign(protocol=summary["protocol"].where(~mapped, leaky))[~replaced]
     idx = list(index)
     s = summary.set_index([*idx, "protocol"])
     a, b = s.xs(leaky, level="protocol"), s.xs(honest, level="protocol")
+    a, b = a.align(b, join="inner", axis=0)  # the groups that ran both protocols
     out = pd.DataFrame({leaky: a["accuracy"], honest: b["accuracy"]})
     out["gap"] = out[leaky] - out[honest]
     out["separated"] = a["accuracy_ci_low"] > b["accuracy_ci_high"]

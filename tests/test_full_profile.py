@@ -148,6 +148,22 @@ def test_pooled_results_average_folds_as_gbvnet_eq7():
     assert both.loc["trial-kfold", "accuracy"] == pytest.approx(per_subject)
 
 
+def test_leak_gap_reads_each_models_own_paper_protocol():
+    rows = [("safavi", "paper-segment-kfold", 0.9), ("safavi", "trial-kfold", 0.6),
+            ("gbvnet", "pooled-segment-kfold", 0.95), ("gbvnet", "paper-segment-kfold", 0.8),
+            ("gbvnet", "trial-kfold", 0.55)]  # fmt: skip
+    summary = pd.DataFrame([{"model": m, "modalities": "bio", "task": "valence", "protocol": p, "accuracy": a,
+                             "accuracy_ci_low": a - 0.01, "accuracy_ci_high": a + 0.01} for m, p, a in rows])  # fmt: skip
+    plain = ex.protocol_gaps(summary, leaky="paper-segment-kfold").set_index("model")
+    assert plain.loc["gbvnet", "gap"] == pytest.approx(0.25)  # no profile: the per-subject rows
+    full = ex.protocol_gaps(summary, leaky="paper-segment-kfold", profile="full").set_index("model")
+    assert full.loc["gbvnet", "gap"] == pytest.approx(0.40) and full.loc["safavi", "gap"] == pytest.approx(0.30)
+    only_pooled = summary[summary["protocol"] != "paper-segment-kfold"]
+    gaps = ex.protocol_gaps(only_pooled, leaky="paper-segment-kfold", profile="full").set_index("model")
+    assert gaps.index.tolist() == ["gbvnet"] and gaps.loc["gbvnet", "gap"] == pytest.approx(0.40)
+    assert summary["protocol"].tolist()[2] == "pooled-segment-kfold"  # the caller's table is untouched
+
+
 def test_eog_regression_left_to_deaps_preprocessing(tmp_path):
     from emolab.data import read_deap
     from emolab.data.synthetic import ensure_synthetic
@@ -191,3 +207,22 @@ def test_chapters_take_a_data_format(name):
     params = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     assert 'data_format = "auto"' in "".join(params["source"])
     assert any("fmt=data_format" in s or "fmt=fmt" in s for s in code)
+
+
+@pytest.mark.slow
+def test_chapter_02_executes_on_mahnob_format_data(tmp_path, monkeypatch):
+    """MAHNOB-HCI has no EOG channels and names its skin conductance GSR1: chapter 02 still runs,
+    shows EOG regression on DEAP-format data instead, and builds a MAHNOB-HCI store."""
+    from emolab.book import execute_notebooks
+
+    monkeypatch.setenv("EMOLAB_HOME", str(tmp_path / "home"))
+    (tmp_path / "nb").mkdir()
+    name = "02_physiological_preprocessing.ipynb"
+    (tmp_path / "nb" / name).write_text((NOTEBOOKS / name).read_text())
+    runs = execute_notebooks(tmp_path / "nb", tmp_path / "out", parameters={"data_format": "mahnob", "max_subjects": 2})
+    assert runs[0].error is None, runs[0].error
+    nb = json.loads((tmp_path / "out" / name).read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    assert "mahnob has no EOG channel" in printed and "EOG regression: skipped (no EOG channel)" in printed
+    assert list((tmp_path / "home" / "store").glob("mahnob-*"))
+

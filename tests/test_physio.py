@@ -191,6 +191,34 @@ def test_eog_regression_lowers_blink_variance_at_fp1_fp2():
     assert any(s.startswith("EOG regression: 2 EOG") for s in on.steps)
 
 
+def test_eog_correlation_table_and_blink_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from emolab.preprocess import physio
+    from emolab.viz.signals import plot_blink
+
+    rec, _ = _blink_record(seed=2)
+    raw, _ = physio.set_reference(physio.record_to_raw(rec), reference="keep")
+    cleaned, _, coef = physio.remove_eog(raw.copy())
+    table = physio.eog_correlations(raw, cleaned, coef, channels=("Fp1", "AF3", "Oz"))
+    assert list(table.index) == ["Fp1", "AF3", "Oz"]
+    assert list(table.columns) == ["corr. with vEOG before", "after", "hEOG weight", "vEOG weight"]
+    assert table.loc["Fp1", "corr. with vEOG before"] > 0.8 and abs(table.loc["Fp1", "after"]) < 0.1
+    assert table.loc["Fp1", "vEOG weight"] == pytest.approx(0.5, abs=0.05)  # the gain the record was made with
+    assert abs(table.loc["Oz", "vEOG weight"]) < 0.05
+    fig = plot_blink(raw, cleaned, channels=("Fp1", "Fp2"))
+    assert [ax.get_title() for ax in fig.axes] == ["vEOG", "Fp1", "Fp2"]
+    assert [len(ax.lines) for ax in fig.axes] == [1, 2, 2]
+    no_eog = physio.record_to_raw(mahnob_record())
+    _, step, none = physio.remove_eog(no_eog.copy())
+    assert none is None and "skipped" in step
+    with pytest.raises(ValueError, match="no EOG"):
+        physio.eog_correlations(no_eog, no_eog, none)
+    with pytest.raises(ValueError, match="MAHNOB-HCI records no EOG"):
+        plot_blink(no_eog, no_eog)
+
+
 def test_mahnob_bandpass_removes_out_of_band_power():
     rec = mahnob_record()
     t = np.arange(rec.n_samples) / 256.0

@@ -268,6 +268,44 @@ def remove_eog(raw, *, verbose: bool | str | None = "ERROR"):
     return raw, f"EOG regression: {n_eog} EOG channels regressed out of {n_eeg} EEG", model.coef_
 
 
+def eog_correlations(raw, cleaned, coef, *, eog: str = "vEOG", channels=("Fp1", "Fp2", "AF3", "AF4", "Oz")):
+    """How much of each EEG channel followed an EOG channel, before and after :func:`remove_eog`.
+
+    Parameters
+    ----------
+    raw, cleaned : mne.io.Raw
+        The trial before and after the regression.
+    coef : np.ndarray, shape (n_eeg, n_eog)
+        The regression's weights (:func:`remove_eog`'s third output), rows in the order of the
+        EEG channels of ``raw``.
+    eog : str
+        The EOG channel to correlate with.
+    channels : sequence of str
+        EEG channels, one row each.
+
+    Returns
+    -------
+    DataFrame
+        Index ``channel``; Pearson correlation with ``eog`` over the whole trial before and after,
+        and the channel's weight on each EOG channel (columns ``"<EOG> weight"``).
+    """
+    import pandas as pd
+
+    if coef is None:
+        raise ValueError("no regression weights: the recording has no EOG channel, so remove_eog skipped it")
+    types = raw.get_channel_types()
+    eeg = [n for n, t in zip(raw.ch_names, types) if t == "eeg"]
+    eogs = [n for n, t in zip(raw.ch_names, types) if t == "eog"]
+    ref = raw.get_data(picks=[eog])[0]
+    rows = []
+    for ch in channels:
+        before = np.corrcoef(raw.get_data(picks=[ch])[0], ref)[0, 1]
+        after = np.corrcoef(cleaned.get_data(picks=[ch])[0], ref)[0, 1]
+        weights = {f"{e} weight": float(w) for e, w in zip(eogs, coef[eeg.index(ch)])}
+        rows.append({"channel": ch, f"corr. with {eog} before": before, "after": after, **weights})
+    return pd.DataFrame(rows).set_index("channel")
+
+
 def default_channels(dataset: str, ch_names: list[str]) -> tuple[str, ...]:
     """The papers' channel set for ``dataset`` (DEAP: all 40; MAHNOB-HCI: 38, see module doc)."""
     if dataset == "mahnob":

@@ -348,3 +348,41 @@ def record_explorer(records: Sequence[Record], *, max_points: int = 1500):
         return plot_record(rec, group, max_points=max_points)
 
     return Explorer("record", controls, draw, caption="The first trial of the first subject.")
+
+
+def plot_blink(raw, cleaned, *, eog: str = "vEOG", channels: Sequence[str] = ("Fp1", "Fp2"), half_window_s: float = 1.5):
+    """The largest blink of a trial on the EOG channel and on EEG channels, before and after EOG regression.
+
+    Parameters
+    ----------
+    raw, cleaned : mne.io.Raw
+        The trial as read (volts) and after :func:`emolab.preprocess.physio.remove_eog`.
+    eog : str
+        The channel whose largest value marks the blink (DEAP: ``"vEOG"``).
+    channels : sequence of str
+        EEG channels to show beside it.
+    half_window_s : float
+        Seconds shown on each side of the blink's peak.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per channel, in µV against the time from the blink's peak (s).
+    """
+    import matplotlib.pyplot as plt
+
+    if eog not in raw.ch_names:
+        raise ValueError(f"the recording has no {eog!r} channel (it has {raw.ch_names}); MAHNOB-HCI records no EOG")
+    sfreq = raw.info["sfreq"]
+    peak = int(np.argmax(raw.get_data(picks=[eog])[0]))
+    half = int(half_window_s * sfreq)
+    span = slice(max(0, peak - half), peak + half)
+    t = (np.arange(raw.n_times)[span] - peak) / sfreq
+    fig, axes = plt.subplots(1, 1 + len(channels), figsize=(3.7 * (1 + len(channels)), 3), sharex=True)
+    for ax, ch in zip(axes, [eog, *channels]):
+        ax.plot(t, raw.get_data(picks=[ch])[0, span] * 1e6, label="before")
+        if ch != eog:
+            ax.plot(t, cleaned.get_data(picks=[ch])[0, span] * 1e6, label="after")
+        ax.set(title=ch, xlabel="time from blink peak (s)", ylabel="µV")
+    axes[1 if len(axes) > 1 else 0].legend()
+    return fig
