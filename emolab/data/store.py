@@ -785,22 +785,26 @@ def build_store(
                             face_extractor=face_extractor, physio=physio, face=face,
                             want_face=want_face, folder=folder, progress=progress)  # fmt: skip
             return store
-        extractor, landmarker_cm = face_extractor, None
-        if want_face and extractor is None:
-            from emolab.preprocess.face import extract_face_windows
-            from emolab.preprocess.landmarks import FaceLandmarker
-
-            extractor, landmarker_cm = extract_face_windows, FaceLandmarker()
-        landmarker = landmarker_cm.__enter__() if landmarker_cm is not None else None
+        extractor, landmarker = _face_pipeline(want_face, face_extractor)
         try:
             for subject in tqdm(todo, desc=f"{dataset} subjects", unit="subject",
                                 disable=not progress):  # fmt: skip
                 _build_subject(root, subject, reader=reader, physio=physio, face=face, want_face=want_face,
                                extractor=extractor, landmarker=landmarker, folder=folder)  # fmt: skip
         finally:
-            if landmarker_cm is not None:
-                landmarker_cm.__exit__(None, None, None)
+            if landmarker is not None:
+                landmarker.close()
     return store
+
+
+def _face_pipeline(want_face: bool, extractor):
+    """``(extractor, landmarker)``: the default extractor opens one MediaPipe landmarker (close it)."""
+    if not want_face or extractor is not None:
+        return extractor, None
+    from emolab.preprocess.face import extract_face_windows
+    from emolab.preprocess.landmarks import FaceLandmarker
+
+    return extract_face_windows, FaceLandmarker()
 
 
 def _build_subject(root: Path, subject: int, *, reader, physio, face, want_face: bool, extractor,
@@ -829,13 +833,8 @@ def _store_worker_init(settings: dict, log_level: int) -> None:
     settings = dict(settings)
     if settings["reader"] is None:
         settings["reader"] = default_reader(settings["dataset"])
-    settings["landmarker"] = None
-    if settings["want_face"] and settings["extractor"] is None:
-        from emolab.preprocess.face import extract_face_windows
-        from emolab.preprocess.landmarks import FaceLandmarker
-
-        settings["extractor"] = extract_face_windows
-        settings["landmarker"] = FaceLandmarker()
+    settings["extractor"], settings["landmarker"] = _face_pipeline(settings["want_face"], settings["extractor"])
+    if settings["landmarker"] is not None:
         util.Finalize(settings["landmarker"], settings["landmarker"].close, exitpriority=10)
     _WORKER.update(settings)
 
