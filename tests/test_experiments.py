@@ -274,6 +274,38 @@ def test_fusion_gains_pair_folds_for_a_pooled_protocol():
     assert g["gain"] == pytest.approx(0.0) and g["best_single"] == "face"
 
 
+def test_fusion_branches_scores_each_branch_and_its_agreement_with_the_fused_output():
+    # two subjects, 4 test segments each; the face branch is always right, the bio branch always
+    # wrong and louder, and the fused output follows bio except on subject 2's last segment
+    y = np.array([1, 0, 1, 0, 1, 1, 0, 0])
+    sign = np.where(y == 1, 1.0, -1.0)
+    fused = -2.0 * sign
+    fused[7] = -fused[7]
+    pred = pd.DataFrame({"model": "safavi", "task": "valence", "protocol": "trial-kfold",
+                         "subject": [1] * 4 + [2] * 4, "y_true": y, "logits": fused,
+                         "logits_face": 0.5 * sign, "logits_bio": -8.0 * sign})  # fmt: skip
+    unimodal = pred.drop(columns=["logits_face", "logits_bio"]).assign(task="arousal")
+    out = ex.fusion_branches(pd.concat([pred, unimodal], ignore_index=True)).set_index("source")
+    assert list(out.index) == ["fused", "face", "bio"] and set(out["task"]) == {"valence"}
+    assert out.loc["face", "accuracy"] == 1.0 and out.loc["bio", "accuracy"] == 0.0
+    assert out.loc["fused", "accuracy"] == pytest.approx((0 + 0.25) / 2)  # mean over subjects
+    assert out.loc["bio", "mean_abs_logit"] == 8.0 and out.loc["face", "mean_abs_logit"] == 0.5
+    assert out.loc["bio", "agreement"] == pytest.approx(7 / 8) and out.loc["face", "agreement"] == pytest.approx(1 / 8)
+    assert out.loc["fused", "agreement"] == 1.0 and (out["n_test"] == 8).all()
+    with pytest.raises(ValueError, match="auxiliary_heads"):
+        ex.fusion_branches(unimodal)
+    v = ex.fusion_branch_verdicts(out.reset_index()).iloc[0]
+    assert (v["best_branch"], v["followed"], v["keeps_up"], v["follows_best"]) == ("face", "bio", False, False)
+    assert v["sentence"].startswith("safavi, valence, trial-kfold: fused 0.125; the face branch alone 1.000")
+    assert "answer on 88% of the test segments (the face branch's on 12%)" in v["sentence"]
+    assert "the fusion head follows the bio branch" in v["sentence"]
+    # a fused output that gives the best branch's answers keeps up with it
+    kept = out.reset_index().assign(agreement=lambda d: d["source"].map({"fused": 1.0, "face": 0.9, "bio": 0.1}))
+    kept.loc[kept["source"] == "fused", "accuracy"] = 0.99
+    v = ex.fusion_branch_verdicts(kept).iloc[0]
+    assert v["keeps_up"] and v["follows_best"] and v["sentence"].endswith("keeps up with its best branch (face).")
+
+
 def test_audit_protocols_reads_the_profile(tiny):
     _, ds = tiny
     table = ex.audit_protocols(ds, protocols=["paper-segment-kfold", "trial-kfold"], profile=PROFILE)

@@ -95,3 +95,22 @@ def test_fingerprint_off_closes_the_gap_on_the_executed_book(built_book):
     print(gaps.to_string())
     gaps = gaps.set_index("fingerprint")
     assert bool(gaps.loc[0.0, "overlap"]) and gaps.loc[1.0, "gap"] > 0
+
+
+@pytest.mark.slow
+def test_fused_cells_of_the_executed_book_keep_each_branchs_answer(built_book):
+    """Chapters 06-07 read what each branch of a fused model answered: every fused trial-kfold
+    cell of the executed book kept both branches' logits, and the fused accuracy computed from
+    them is the results table's."""
+    dataset = ex.prepare_segments(None, profile="smoke", seed=BOOK_SEED)
+    cells = ex.grid_cells(dataset, profile="smoke", seed=BOOK_SEED, **ex.CHAPTER_GRIDS["fusion"])
+    results = ex.load_grid_results(cells=cells)
+    predictions = ex.grid_predictions(results)
+    assert predictions[["logits_face", "logits_bio"]].notna().all().all()
+    branches = ex.fusion_branches(predictions)
+    verdicts = ex.fusion_branch_verdicts(branches)
+    print(verdicts.drop(columns="sentence").round(3).to_string())
+    fused = branches[branches["source"] == "fused"].set_index(["model", "task", "protocol"])["accuracy"]
+    summary = ex.summarize(results).set_index(["model", "task", "protocol"])["accuracy"]
+    pd.testing.assert_series_equal(fused.sort_index(), summary.sort_index(), check_names=False, atol=1e-9)
+    assert len(verdicts) == 4 and verdicts["sentence"].str.contains("fused ").all()

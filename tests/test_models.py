@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -335,9 +336,51 @@ def test_auxiliary_heads_give_one_logit_per_modality_in_training_only(name):
     model.eval()
     model.auxiliary_logits = []
     with torch.no_grad():
-        model(face=face, bio=bio)
-    assert model.auxiliary_logits == []
+        fused = model(face=face, bio=bio)
+        features = model.encode(face=face, bio=bio)
+    assert model.auxiliary_logits == []  # no auxiliary loss outside training
+    # ... but each branch's own answer is still there, from its head on its own features
+    assert list(model.branch_logits) == ["face", "bio"]
+    for i, m in enumerate(("face", "bio")):
+        torch.testing.assert_close(model.branch_logits[m], model.auxiliary[i](features[m]))
+        assert not torch.equal(model.branch_logits[m], fused)
     assert build_model(name, modalities=("bio",), auxiliary_heads=True).auxiliary is None  # unimodal
+    assert build_model(name, image_size=32, seed=0).branch_logits == {}  # no auxiliary heads
+
+
+def test_branch_logits_do_not_change_training_or_the_fused_output():
+    """Keeping the branches' logits in eval mode is bookkeeping: the same seed gives the same
+    weights and the same fused predictions as a model that only keeps them while training."""
+    from emolab.models.multimodal import MultimodalModel
+    from emolab.train.batches import InMemorySegments
+    from emolab.train.config import TrainConfig
+    from emolab.train.trainer import Trainer
+
+    face, bio = _random_inputs(12)
+    data = InMemorySegments({"face": face, "bio": bio, "labels": torch.zeros(12, 2),
+                             "target": torch.tensor([0.0, 1.0] * 6)})  # fmt: skip
+    cfg = TrainConfig(modalities=("face", "bio"), epochs=2, batch_size=4, progress=False)
+    preds = []
+    for keep_in_eval in (True, False):
+        torch.manual_seed(0)
+        model = build_model("safavi", image_size=32, auxiliary_heads=True, seed=0)
+        if not keep_in_eval:  # the branch heads run in training only, as before they were kept
+            plain = MultimodalModel.forward
+
+            def forward(self, face=None, bio=None, _plain=plain):
+                out = _plain(self, face=face, bio=bio)
+                if not self.training:
+                    self.branch_logits = {}
+                return out
+
+            model.forward = forward.__get__(model)
+        trainer = Trainer(model, cfg, verbose=False)
+        trainer.fit(data)
+        preds.append(trainer.predict(data))
+    np.testing.assert_array_equal(preds[0]["logits"], preds[1]["logits"])
+    assert set(preds[0]) - set(preds[1]) == {"logits_face", "logits_bio"}
+    assert preds[0]["logits_face"].shape == preds[0]["logits"].shape == (12,)
+    assert not np.allclose(preds[0]["logits_face"], preds[0]["logits_bio"])
 
 
 def test_trainer_adds_the_auxiliary_losses():

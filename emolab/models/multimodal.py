@@ -44,7 +44,10 @@ class MultimodalModel(nn.Module):
         Models with both modalities: add one linear classifier per modality on its own features.
         In training mode every forward pass leaves their logits in ``auxiliary_logits`` (a list
         of ``(B, n_outputs)``), which :class:`~emolab.train.trainer.Trainer` adds to the loss
-        (deep supervision); prediction still uses the fusion head only.  Ours (off in the
+        (deep supervision); prediction still uses the fusion head only.  In either mode they are
+        also left in ``branch_logits`` (``{"face": (B, n_outputs), "bio": ...}``), which the
+        trainer's predictions keep beside the fused output (``logits_face``, ``logits_bio``), so
+        that a chapter can ask what each branch alone would have answered.  Ours (off in the
         papers): trained only through the fused output, an encoder whose modality fits the
         training data more slowly is left behind, and the fused model then scores below its
         own better half.
@@ -74,6 +77,7 @@ class MultimodalModel(nn.Module):
         if auxiliary_heads and len(widths) > 1:
             self.auxiliary = nn.ModuleList(nn.Linear(w, fusion.n_outputs) for w in widths)
         self.auxiliary_logits: list[torch.Tensor] = []
+        self.branch_logits: dict[str, torch.Tensor] = {}
         self.config = None  # set by build_model to its ModelConfig
 
     @property
@@ -122,8 +126,9 @@ class MultimodalModel(nn.Module):
     def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> torch.Tensor:
         encoded = self.encode(face=face, bio=bio)
         features = [encoded[m] for m in self.modalities]  # fusion order: face first
-        if self.auxiliary is not None:  # (B, n_outputs) each, in training mode only
-            self.auxiliary_logits = [h(f) for h, f in zip(self.auxiliary, features)] if self.training else []
+        if self.auxiliary is not None:  # (B, n_outputs) per modality, also in eval mode
+            self.branch_logits = {m: h(f) for m, h, f in zip(self.modalities, self.auxiliary, features)}
+            self.auxiliary_logits = list(self.branch_logits.values()) if self.training else []
         if self.normalize_features and len(features) > 1:
             features = [nn.functional.layer_norm(f, f.shape[-1:]) for f in features]  # (B, D) each
         if self.training and self.modality_dropout > 0 and len(features) > 1:

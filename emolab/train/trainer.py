@@ -401,12 +401,19 @@ class Trainer:
 
         Returns a dict with ``y_true`` (n,) int, ``y_score`` (n,) float, ``logits`` (n,),
         ``loss`` (mean BCE) and the integer metadata keys present in the items (``subject``,
-        ``trial``, ``segment`` …) as arrays, for per-subject and per-trial analyses.
+        ``trial``, ``segment`` …) as arrays, for per-subject and per-trial analyses.  A model
+        that leaves a dict ``branch_logits`` after its forward pass (a fused
+        :class:`~emolab.models.MultimodalModel` with auxiliary heads) also gets
+        ``logits_<branch>`` (n,): what each branch's own classifier answered.
         """
         self.model.eval()
         logits, ys, meta = [], [], {k: [] for k in META_KEYS}
+        branches: dict[str, list[torch.Tensor]] = {}
         for batch in self._loader(dataset, shuffle=False):
             logits.append(self._forward(self._inputs(batch)).cpu())
+            # a model may leave each branch's own logits (MultimodalModel with auxiliary heads)
+            for m, lg in (getattr(self.model, "branch_logits", None) or {}).items():
+                branches.setdefault(m, []).append(lg.detach().float().reshape(-1).cpu())
             ys.append(self._target(batch).cpu())
             for k in META_KEYS:
                 if k in batch:
@@ -421,6 +428,7 @@ class Trainer:
             "loss": float(self._loss(lg.to(self.device), y.to(self.device))),
         }
         out.update({k: torch.cat(v).numpy() for k, v in meta.items() if v})
+        out.update({f"logits_{m}": torch.cat(v).numpy() for m, v in branches.items() if len(v) == len(logits)})
         return out
 
     def evaluate(self, dataset: Dataset) -> dict[str, float]:
