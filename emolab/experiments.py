@@ -904,7 +904,9 @@ def fusion_branches(predictions: pd.DataFrame, *,
     -------
     DataFrame
         One row per group × ``source`` (``"fused"``, then each branch): ``accuracy`` (per subject,
-        then the mean over subjects, as :func:`summarize`), ``mean_abs_logit`` (how confident the
+        then the mean over subjects, as :func:`summarize` for per-subject protocols; for a pooled
+        protocol, where :func:`summarize` averages folds, this is still per subject),
+        ``mean_abs_logit`` (how confident the
         source is on new segments; 0 = undecided) and ``agreement`` (share of test segments on
         which the source gives the fused output's answer; 1 for ``"fused"``), ``n_test``.
     """
