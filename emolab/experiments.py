@@ -962,8 +962,10 @@ def fusion_branch_verdicts(branches: pd.DataFrame, *, tolerance: float = 0.02,
         if keeps_up:
             sentence += f"The fusion keeps up with its best branch ({best})."
         elif followed != best:
-            sentence += (f"The {best} encoder learned, but the fusion head follows the {followed} branch, "
-                         f"the louder one on these new segments.")  # fmt: skip
+            louder = parts.loc[followed, "mean_abs_logit"] > parts.loc[best, "mean_abs_logit"]
+            sentence += (f"The {best} encoder learned, but the fusion head follows the {followed} branch"
+                         + (", the louder one on these new segments." if louder else
+                            f", although the {best} branch is as loud or louder on these segments."))  # fmt: skip
         else:
             sentence += f"The head follows the {best} branch, and still falls {parts.loc[best, 'accuracy'] - fused['accuracy']:.3f} below it."
         rows.append({**dict(zip(idx, key if isinstance(key, tuple) else (key,))), "fused": fused["accuracy"],

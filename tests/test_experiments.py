@@ -298,7 +298,12 @@ def test_fusion_branches_scores_each_branch_and_its_agreement_with_the_fused_out
     assert (v["best_branch"], v["followed"], v["keeps_up"], v["follows_best"]) == ("face", "bio", False, False)
     assert v["sentence"].startswith("safavi, valence, trial-kfold: fused 0.125; the face branch alone 1.000")
     assert "answer on 88% of the test segments (the face branch's on 12%)" in v["sentence"]
-    assert "the fusion head follows the bio branch" in v["sentence"]
+    assert v["sentence"].endswith("the fusion head follows the bio branch, the louder one on these new segments.")
+    # a head that follows the quieter, worse branch is not called the louder one
+    quiet = out.reset_index()
+    quiet.loc[quiet["source"] == "bio", "mean_abs_logit"] = 0.1
+    v = ex.fusion_branch_verdicts(quiet).iloc[0]
+    assert v["sentence"].endswith("follows the bio branch, although the face branch is as loud or louder on these segments.")
     # a fused output that gives the best branch's answers keeps up with it
     kept = out.reset_index().assign(agreement=lambda d: d["source"].map({"fused": 1.0, "face": 0.9, "bio": 0.1}))
     kept.loc[kept["source"] == "fused", "accuracy"] = 0.99
