@@ -876,10 +876,15 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
         best = wide[singles].mean().idxmax()
         diff = (wide[fused] - wide[best]).dropna()
         m, lo, hi = bootstrap_ci(diff, confidence=confidence)
-        rows.append({**dict(zip(idx, key if isinstance(key, tuple) else (key,))), "fused": wide[fused].mean(),
+        rows.append({**_group_columns(idx, key), "fused": wide[fused].mean(),
                      "best_single": best, "best_single_accuracy": wide[best].mean(), "gain": m,
                      "gain_ci_low": lo, "gain_ci_high": hi, "n_units": len(diff), "unit": unit})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _group_columns(index: Sequence[str], key: Any) -> dict[str, Any]:
+    """``{column: value}`` of one ``groupby(index)`` key (a scalar when pandas gives one)."""
+    return dict(zip(index, key if isinstance(key, tuple) else (key,)))
 
 
 def fusion_branches(predictions: pd.DataFrame, *,
@@ -906,9 +911,9 @@ def fusion_branches(predictions: pd.DataFrame, *,
         One row per group × ``source`` (``"fused"``, then each branch): ``accuracy`` (per subject,
         then the mean over subjects, as :func:`summarize` for per-subject protocols; for a pooled
         protocol, where :func:`summarize` averages folds, this is still per subject),
-        ``mean_abs_logit`` (how confident the
-        source is on new segments; 0 = undecided) and ``agreement`` (share of test segments on
-        which the source gives the fused output's answer; 1 for ``"fused"``), ``n_test``.
+        ``mean_abs_logit`` (how confident the source is on new segments; 0 = undecided),
+        ``agreement`` (share of test segments on which the source gives the fused output's
+        answer; 1 for ``"fused"``) and ``n_test``.
     """
     branches = [c for c in predictions.columns if c.startswith("logits_")]
     if not branches:
@@ -927,7 +932,7 @@ def fusion_branches(predictions: pd.DataFrame, *,
         for source, col in sources.items():
             says = g[col].to_numpy() >= 0
             correct = pd.Series(says == y, index=g.index)
-            rows.append({**dict(zip(idx, key if isinstance(key, tuple) else (key,))), "source": source,
+            rows.append({**_group_columns(idx, key), "source": source,
                          "accuracy": float(correct.groupby(g["subject"]).mean().mean()),
                          "mean_abs_logit": float(np.abs(g[col].to_numpy()).mean()),
                          "agreement": float(np.mean(says == fused_says)), "n_test": len(g)})  # fmt: skip
@@ -953,7 +958,7 @@ def fusion_branch_verdicts(branches: pd.DataFrame, *, tolerance: float = 0.02,
         other = [b for b in parts.index if b != followed]
         keeps_up = bool(fused["accuracy"] >= parts.loc[best, "accuracy"] - tolerance)
         alone = ", ".join(f"the {b} branch alone {parts.loc[b, 'accuracy']:.3f}" for b in parts.index)
-        head = ", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        head = ", ".join(str(v) for v in _group_columns(idx, key).values())
         sentence = (f"{head}: fused {fused['accuracy']:.3f}; {alone}. The fused output gives the {followed} "
                     f"branch's answer on {parts.loc[followed, 'agreement']:.0%} of the test segments"
                     + "".join(f" (the {b} branch's on {parts.loc[b, 'agreement']:.0%})" for b in other)
@@ -968,7 +973,7 @@ def fusion_branch_verdicts(branches: pd.DataFrame, *, tolerance: float = 0.02,
                             f", although the {best} branch is as loud or louder on these segments."))  # fmt: skip
         else:
             sentence += f"The head follows the {best} branch, and still falls {parts.loc[best, 'accuracy'] - fused['accuracy']:.3f} below it."
-        rows.append({**dict(zip(idx, key if isinstance(key, tuple) else (key,))), "fused": fused["accuracy"],
+        rows.append({**_group_columns(idx, key), "fused": fused["accuracy"],
                      "best_branch": best, "best_branch_accuracy": parts.loc[best, "accuracy"],
                      "followed": followed, "agreement": parts.loc[followed, "agreement"], "keeps_up": keeps_up,
                      "follows_best": followed == best, "sentence": sentence})  # fmt: skip

@@ -383,6 +383,33 @@ def test_branch_logits_do_not_change_training_or_the_fused_output():
     assert not np.allclose(preds[0]["logits_face"], preds[0]["logits_bio"])
 
 
+def test_predictions_never_read_branch_logits_left_by_an_earlier_pass():
+    """A model that leaves branch logits in training mode only: its predictions carry none,
+    rather than the last training batch's."""
+    from emolab.train.batches import InMemorySegments
+    from emolab.train.config import TrainConfig
+    from emolab.train.trainer import Trainer
+
+    class TrainOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w, self.branch_logits = nn.Parameter(torch.zeros(1)), {}
+
+        def forward(self, face=None, bio=None):
+            out = bio.mean(dim=(1, 2)).unsqueeze(1) * self.w
+            if self.training:
+                self.branch_logits = {"bio": out * 2}
+            return out
+
+    data = InMemorySegments({"bio": torch.randn(8, 2, 3), "labels": torch.zeros(8, 2),
+                             "target": torch.tensor([0.0, 1.0] * 4)})  # fmt: skip
+    trainer = Trainer(TrainOnly(), TrainConfig(modalities=("bio",), epochs=1, batch_size=4, progress=False),
+                      verbose=False)  # fmt: skip
+    trainer.fit(data)
+    assert trainer.model.branch_logits  # left by the last training batch
+    assert "logits_bio" not in trainer.predict(data)
+
+
 def test_trainer_adds_the_auxiliary_losses():
     """A model leaving auxiliary logits of 0 next to fused logits of 0: the training loss is
     ln 2 for the fused output plus ln 2 for each auxiliary one."""

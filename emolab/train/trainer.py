@@ -410,6 +410,8 @@ class Trainer:
         logits, ys, meta = [], [], {k: [] for k in META_KEYS}
         branches: dict[str, list[torch.Tensor]] = {}
         for batch in self._loader(dataset, shuffle=False):
+            if getattr(self.model, "branch_logits", None):
+                self.model.branch_logits = {}  # only what this forward pass leaves is read below
             logits.append(self._forward(self._inputs(batch)).cpu())
             # a model may leave each branch's own logits (MultimodalModel with auxiliary heads)
             for m, lg in (getattr(self.model, "branch_logits", None) or {}).items():
