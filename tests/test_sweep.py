@@ -49,6 +49,30 @@ def test_make_cells_enumerates_the_grid():
     assert Cell(**{**c.__dict__, "train": {**c.train, "lr": 0.5}}).cell_id != c.cell_id
 
 
+def test_results_saved_by_an_older_cell_format_are_retrained_not_reused(tmp_path, monkeypatch):
+    """A results table kept between runs (a cache, a CI machine's home) holds rows and predictions
+    saved by older code; once :data:`CELL_FORMAT` moves, its cells count as not yet run."""
+    import emolab.train.sweep as sweep
+
+    path = tmp_path / "results.csv"
+    cells = _cells(modalities=[("bio",)], protocols=["trial-kfold"])
+    calls = []
+
+    def counting(cell, workdir):
+        calls.append(cell.cell_id)
+        return run_cell(cell, workdir)
+
+    monkeypatch.setattr(sweep, "CELL_FORMAT", sweep.CELL_FORMAT - 1)
+    old_ids = {c.cell_id for c in cells}
+    run_sweep(cells, path, cell_fn=counting, verbose=False)
+    assert len(calls) == len(cells) and run_sweep(cells, path, cell_fn=counting, verbose=False).empty
+    monkeypatch.undo()
+    calls.clear()
+    assert not old_ids & {c.cell_id for c in cells}
+    added = run_sweep(cells, path, cell_fn=counting, verbose=False)
+    assert len(calls) == len(cells) and set(added["cell_id"]) == {c.cell_id for c in cells}
+
+
 def test_sweep_writes_tidy_table_and_skips_finished_cells(tmp_path):
     path = tmp_path / "results.csv"
     cells = _cells()

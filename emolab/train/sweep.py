@@ -38,6 +38,13 @@ from emolab.train.config import TrainConfig
 from emolab.train.metrics import binary_metrics
 from emolab.train.protocols import get_protocol, make_folds, make_labels, validation_split, Fold
 from emolab.train.results import append_results, finished_cells
+
+#: What a finished cell leaves behind (its result rows, ``predictions.csv``, ``history.csv``).
+#: It is part of every :attr:`Cell.key`, so bumping it makes results saved by older code count
+#: as not yet run: a results table kept between runs (a cache folder, a CI machine's home) is then
+#: retrained instead of handing chapters predictions without the columns they read.
+#: 2: fused models with auxiliary heads save each branch's logits (``logits_face``, ``logits_bio``).
+CELL_FORMAT = 2
 from emolab.train.batches import META_KEYS, InMemorySegments
 from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
 
@@ -199,8 +206,10 @@ class Cell:
 
     @property
     def key(self) -> str:
-        """Hash of the whole cell (any change of configuration gives a new cell)."""
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the whole cell and of :data:`CELL_FORMAT` (any change of configuration, or of
+        what a cell saves, gives a new cell)."""
+        blob = json.dumps({**self.to_dict(), "cell_format": CELL_FORMAT}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
     @property
     def cell_id(self) -> str:
