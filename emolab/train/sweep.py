@@ -38,6 +38,8 @@ from emolab.train.config import TrainConfig
 from emolab.train.metrics import binary_metrics
 from emolab.train.protocols import get_protocol, make_folds, make_labels, validation_split, Fold
 from emolab.train.results import append_results, finished_cells
+from emolab.train.batches import META_KEYS, InMemorySegments
+from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
 
 #: What a finished cell leaves behind (its result rows, ``predictions.csv``, ``history.csv``).
 #: It is part of every :attr:`Cell.key`, so bumping it makes results saved by older code count
@@ -45,8 +47,6 @@ from emolab.train.results import append_results, finished_cells
 #: retrained instead of handing chapters predictions without the columns they read.
 #: 2: fused models with auxiliary heads save each branch's logits (``logits_face``, ``logits_bio``).
 CELL_FORMAT = 2
-from emolab.train.batches import META_KEYS, InMemorySegments
-from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
 
 
 # ----------------------------------------------------------------------------------- one fold
