@@ -105,6 +105,40 @@ def test_grid_cells_apply_the_per_model_settings(faces, caplog):
     assert {c.data["kwargs"]["store"] for c in gb} == {str(Path(own.store.path).resolve())}
 
 
+def test_fused_cells_get_the_profiles_fused_settings_and_the_unimodal_cells_do_not(faces):
+    both = faces[3]
+    profile = TINY.replace(face_subjects_only=False, augment_models=(),
+                           model_fused_kwargs={"safavi": {"normalize_features": True}},
+                           fused_train={"augment": {"bio_time_shift": True, "max_shift": 64}, "weight_decay": 0.01})
+    grid = dict(models=["safavi", "gbvnet"], modalities=[("bio",), ("face", "bio")], tasks=["valence"],
+                protocols=["trial-kfold"], profile=profile)  # fmt: skip
+    cells = ex.grid_cells(both, **grid)
+    assert {(c.model, len(c.modalities)) for c in cells} == {(m, k) for m in ("safavi", "gbvnet") for k in (1, 2)}
+    for c in cells:
+        fused = len(c.modalities) > 1
+        assert c.train["augment"]["bio_time_shift"] is fused, c.cell_id
+        assert c.train["augment"]["max_shift"] == (64 if fused else 12), c.cell_id
+        assert not c.train["augment"]["bio_noise"], c.cell_id  # the other fields keep their values
+        assert c.train["weight_decay"] == (0.01 if fused else 0.0), c.cell_id
+        assert c.model_kwargs.get("normalize_features", False) is (fused and c.model == "safavi"), c.cell_id
+        assert c.model_kwargs.get("auxiliary_heads", False) is False, c.cell_id  # the full profile's none
+    # what a train argument sets wins over the profile's fused settings
+    mine = ex.grid_cells(both, **grid, train={"weight_decay": 0.5})
+    assert {c.train["weight_decay"] for c in mine} == {0.5}
+    assert {c.train["augment"]["max_shift"] for c in mine if len(c.modalities) > 1} == {64}
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(fused_train={"weight_decy": 0.1}), "weight_decy"),
+    (dict(fused_train={"augment": {"bio_shift": True}}), "augment.bio_shift"),
+    (dict(fused_train={"augment": True}), "augment"),
+    (dict(model_fused_kwargs={"safavi": True}), "model_fused_kwargs"),
+])  # fmt: skip
+def test_profile_refuses_fused_settings_it_cannot_apply(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ex.get_profile("smoke", **bad)
+
+
 def test_has_face_results_share_one_test_set(faces):
     base, _, ds, _ = faces
     path = base / "results" / "results.csv"
