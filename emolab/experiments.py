@@ -653,7 +653,7 @@ def grid_cells(
 
 
 def _modality_cells(dataset, models, modalities, tasks, protocols, profile, seed, train, model_kwargs,
-                    protocol_epochs=None, *, fused_train=None) -> list:  # fmt: skip
+                    protocol_epochs=None, *, fused_train: dict) -> list:  # fmt: skip
     from emolab.train.protocols import get_protocol
     from emolab.train.sweep import make_cells
 
@@ -688,7 +688,7 @@ def _modality_cells(dataset, models, modalities, tasks, protocols, profile, seed
                 "kwargs": {"store": store_path, "subjects": subjects, "modalities": list(mods),
                            "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
         fused = profile.fused_kwargs(models[0]) if len(mods) > 1 else {}  # one setting per group
-        mods_train = fused_train if len(mods) > 1 and fused_train is not None else train
+        mods_train = fused_train if len(mods) > 1 else train
         for protocol in protocols:
             cells += make_cells(meta.reset_index(drop=True), models=list(models), modalities=[mods],
                                 tasks=list(tasks), protocols=[protocol], n_splits=profile.n_splits,
@@ -1217,7 +1217,7 @@ def peek_test_epochs(
                          device=device, progress=False)  # fmt: skip
     fused = profile.fused_kwargs(model) if len(modalities) > 1 else {}
     if len(modalities) > 1:  # the fused cells' own training settings (profile.fused_train)
-        config = TrainConfig(**_fused_train(config.to_dict(), profile.fused_train, None))
+        config = TrainConfig.from_dict(_fused_train(config.to_dict(), profile.fused_train, None))
     ok = meta["has_face"].to_numpy(bool) if tuple(modalities) == ("face",) else np.ones(len(meta), bool)
     frames = []
     with use_log_level(verbose), torch_threads(profile.torch_threads):
