@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -1177,6 +1178,24 @@ class _TestPeek:
         record["test_loss"] = m["loss"]
 
 
+def _peek_fold(fold, *, dataset, meta, labels, ok, config, model, modalities, fused, seed) -> pd.DataFrame:
+    """One fold of :func:`peek_test_epochs` (module level, so that worker processes can run it)."""
+    from emolab.models import build_model
+    from emolab.train.batches import InMemorySegments
+    from emolab.train.sweep import run_fold
+    from emolab.train.trainer import seed_everything
+
+    seed_everything(seed)
+    net = build_model(model, modalities=modalities, **fused, **segment_shapes(dataset))
+    test_idx = np.asarray(fold.test_idx)
+    test_idx = test_idx[ok[test_idx]]
+    peek = _TestPeek(InMemorySegments.gather(dataset, test_idx, targets=labels[test_idx]))
+    out = run_fold(net, dataset, meta, fold, config, labels=labels, callbacks=[peek], verbose=False)
+    h = out.history.copy()
+    h["subject"], h["fold"], h["best_epoch"] = fold.subject, fold.fold, out.best_epoch
+    return h
+
+
 def peek_test_epochs(
     dataset,
     *,
@@ -1189,6 +1208,7 @@ def peek_test_epochs(
     device: str = "auto",
     epochs: int | None = None,
     max_folds: int | None = None,
+    n_jobs: int | None = None,
     verbose: bool | str | None = None,
 ) -> pd.DataFrame:
     """Train folds for a fixed number of epochs, scoring validation *and* test after each one.
@@ -1196,15 +1216,20 @@ def peek_test_epochs(
     Early stopping is off (patience = epochs) so the whole curve is seen.  Returns one row per
     subject × fold × epoch with ``train_loss``, ``val_loss``, ``val_accuracy``, ``test_accuracy``
     and ``test_loss``; :func:`epoch_selection_bias` turns it into the comparison of epoch choices.
+
+    The folds are independent: ``n_jobs`` worker processes (``None``: the profile's) train them
+    side by side, each with ``profile.torch_threads`` threads, and give the same curves as one
+    process training them in turn (each fold is seeded with ``seed`` before its model is built).
     """
-    from emolab.models import build_model
-    from emolab.train.batches import InMemorySegments
+    import concurrent.futures as cf
+    import multiprocessing
+
     from emolab.train.config import TrainConfig
     from emolab.train.protocols import make_folds, make_labels
-    from emolab.train.sweep import run_fold
-    from emolab.train.trainer import seed_everything
+    from emolab.train.sweep import _init_worker
 
     profile = get_profile(profile)
+    n_jobs = profile.n_jobs if n_jobs is None else int(n_jobs)
     epochs = profile.epochs if epochs is None else int(epochs)
     meta = dataset.metadata.reset_index(drop=True)
     labels = make_labels(meta, task=task)
@@ -1219,19 +1244,21 @@ def peek_test_epochs(
     if len(modalities) > 1:  # the fused cells' own training settings (profile.fused_train)
         config = TrainConfig.from_dict(_fused_train(config.to_dict(), profile.fused_train, None))
     ok = meta["has_face"].to_numpy(bool) if tuple(modalities) == ("face",) else np.ones(len(meta), bool)
-    frames = []
-    with use_log_level(verbose), torch_threads(profile.torch_threads):
-        for fold in folds:
-            seed_everything(seed)
-            net = build_model(model, modalities=tuple(modalities), **fused, **segment_shapes(dataset))
-            test_idx = np.asarray(fold.test_idx)
-            test_idx = test_idx[ok[test_idx]]
-            peek = _TestPeek(InMemorySegments.gather(dataset, test_idx, targets=labels[test_idx]))
-            out = run_fold(net, dataset, meta, fold, config, labels=labels, callbacks=[peek], verbose=False)
-            h = out.history.copy()
-            h["subject"], h["fold"], h["best_epoch"] = fold.subject, fold.fold, out.best_epoch
-            frames.append(h)
-            logger.info("peek %s fold %d: val-selected epoch %s", fold.subject, fold.fold, out.best_epoch)
+    args = dict(dataset=dataset, meta=meta, labels=labels, ok=ok, config=config, model=model,
+                modalities=tuple(modalities), fused=fused, seed=seed)  # fmt: skip
+    with use_log_level(verbose):
+        if n_jobs <= 1 or len(folds) <= 1:
+            with torch_threads(profile.torch_threads):
+                frames = [_peek_fold(fold, **args) for fold in folds]
+        else:
+            threads = profile.torch_threads or max(1, (os.cpu_count() or 1) // n_jobs)
+            with cf.ProcessPoolExecutor(max_workers=min(n_jobs, len(folds)), initializer=_init_worker,
+                                        initargs=(threads,),
+                                        mp_context=multiprocessing.get_context("forkserver")) as pool:
+                frames = list(pool.map(functools.partial(_peek_fold, **args), folds))
+        for h in frames:
+            logger.info("peek %s fold %d: val-selected epoch %s", h["subject"].iloc[0], h["fold"].iloc[0],
+                        h["best_epoch"].iloc[0])
     df = pd.concat(frames, ignore_index=True)
     df["model"], df["modalities"], df["task"], df["protocol"] = model, "+".join(modalities), task, protocol
     return df

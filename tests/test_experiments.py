@@ -187,6 +187,17 @@ def test_peek_test_epochs_runs_every_epoch(tiny):
     assert (bias["best_test"] >= bias["val_selected"]).all() and (bias["best_test"] >= bias["last"]).all()
 
 
+def test_peek_test_epochs_in_worker_processes_gives_the_same_curves(tiny):
+    from emolab.train.trainer import TIMING_KEYS
+
+    _, ds = tiny
+    kw = dict(modalities=("bio",), task="arousal", profile=PROFILE, epochs=2, max_folds=1)
+    alone, side_by_side = (ex.peek_test_epochs(ds, n_jobs=n, **kw) for n in (1, 2))
+    timings = [c for c in alone if c in TIMING_KEYS]
+    assert len(alone) == 2 * 2 and timings  # 2 subjects x 2 epochs, each epoch timed
+    pd.testing.assert_frame_equal(alone.drop(columns=timings), side_by_side.drop(columns=timings))
+
+
 def test_result_plots(grid):
     from emolab.viz import results as vr
 
