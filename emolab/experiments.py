@@ -1221,12 +1221,9 @@ def peek_test_epochs(
     side by side, each with ``profile.torch_threads`` threads, and give the same curves as one
     process training them in turn (each fold is seeded with ``seed`` before its model is built).
     """
-    import concurrent.futures as cf
-    import multiprocessing
-
     from emolab.train.config import TrainConfig
     from emolab.train.protocols import make_folds, make_labels
-    from emolab.train.sweep import _init_worker
+    from emolab.train.sweep import worker_pool
 
     profile = get_profile(profile)
     n_jobs = profile.n_jobs if n_jobs is None else int(n_jobs)
@@ -1251,10 +1248,7 @@ def peek_test_epochs(
             with torch_threads(profile.torch_threads):
                 frames = [_peek_fold(fold, **args) for fold in folds]
         else:
-            threads = profile.torch_threads or max(1, (os.cpu_count() or 1) // n_jobs)
-            with cf.ProcessPoolExecutor(max_workers=min(n_jobs, len(folds)), initializer=_init_worker,
-                                        initargs=(threads,),
-                                        mp_context=multiprocessing.get_context("forkserver")) as pool:
+            with worker_pool(min(n_jobs, len(folds)), threads=profile.torch_threads) as pool:
                 frames = list(pool.map(functools.partial(_peek_fold, **args), folds))
         for h in frames:
             logger.info("peek %s fold %d: val-selected epoch %s", h["subject"].iloc[0], h["fold"].iloc[0],

@@ -346,6 +346,18 @@ def _init_worker(n_threads: int) -> None:
     torch.set_num_threads(n_threads)
 
 
+def worker_pool(n_jobs: int, *, threads: int | None = None, start_method: str = "forkserver") -> cf.ProcessPoolExecutor:
+    """``n_jobs`` worker processes for independent trainings, each with ``threads`` torch threads
+    (``None``: ``cpu_count // n_jobs``).  With ``"forkserver"`` the server imports torch and
+    emolab once and every worker forks from it."""
+    threads = max(1, (os.cpu_count() or 1) // n_jobs) if threads is None else int(threads)
+    ctx = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        ctx.set_forkserver_preload(["emolab.train.sweep", "torch._dynamo"])
+    return cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(threads,))
+
+
 def _call(cell_fn: Callable, cell: Cell, workdir: Path) -> CellOutput:
     return cell_fn(cell, workdir)
 
@@ -474,12 +486,7 @@ def run_sweep(
                     fail(cell, err)
                 bar.update()
         else:
-            threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            ctx = multiprocessing.get_context(start_method)
-            if start_method == "forkserver":
-                ctx.set_forkserver_preload(["emolab.train.sweep", "torch._dynamo"])
-            with cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
-                                        initargs=(threads,)) as pool:
+            with worker_pool(n_jobs, start_method=start_method) as pool:
                 futures = {pool.submit(_call, cell_fn, c, cell_dir(results_path, c)): c for c in todo}
                 for k, fut in enumerate(cf.as_completed(futures), 1):
                     cell = futures[fut]
