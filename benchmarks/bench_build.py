@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emolab.data.store import build_store
+from emolab.store import build_store
 from emolab.data.synthetic import ensure_synthetic
 from emolab.preprocess.face import FaceConfig
 from emolab.preprocess.physio import PhysioConfig

@@ -1,6 +1,6 @@
 """Per-cell overhead of the sweep's Ray backend against the local one, on this machine.
 
-Runs the same cells — a chapter's grid of :data:`emolab.experiments.CHAPTER_GRIDS` on the book's
+Runs the same cells — a chapter's grid of :data:`emolab.experiments.GRIDS` on the book's
 CI profile (synthetic data), by default the first ``--limit`` cells of chapter 06-07's fusion grid
 with ``--epochs`` epochs — through ``run_sweep(backend="local", n_jobs=J)`` and
 ``run_sweep(backend="ray")`` on a local Ray instance of ``J`` CPUs, ``--repeats`` times each with
@@ -72,8 +72,8 @@ def main() -> None:
 
     profile = ex.get_profile(args.profile)
     dataset = ex.prepare_segments(None, profile=profile, seed=0, verbose="WARNING")
-    grid = ex.CHAPTER_GRIDS[args.chapter]
-    all_cells = ex.grid_cells(dataset, profile=profile, seed=0, train={"epochs": args.epochs}, **grid)
+    all_cells = [c for g in ex.grids(args.chapter) if not g.synthetic_only
+                 for c in ex.grid_cells(dataset, profile=profile, seed=0, train={"epochs": args.epochs}, **g.kwargs())]
     cells = all_cells[: args.limit] if args.limit else all_cells
     print(f"{args.chapter} grid, {args.profile} profile: {len(all_cells)} cells; timing {len(cells)} "
           f"of them, {args.epochs} epoch(s) each, {args.jobs} workers/CPUs, {args.repeats} repeats")

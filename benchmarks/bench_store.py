@@ -10,7 +10,7 @@ page cache warm:
 - ``float32 batches from RAM``: the Dataset's output (faces converted to float32 in [0, 1], 4x
   the bytes) computed from the arrays in RAM, without the store or the DataLoader;
 - ``memmap``: reading every subject's memory-mapped arrays in 256-segment chunks;
-- ``DataLoader``: iterating :class:`~emolab.data.store.SegmentDataset` with batches of 256
+- ``DataLoader``: iterating :class:`~emolab.store.SegmentDataset` with batches of 256
   (batched fetch, float32 faces in [0, 1], collation), in order and shuffled;
 - the same with ``collate_fn=collate_segments`` (NumPy stacking);
 - ``items``: ``ds[i]`` for every i (what a Dataset without batched fetch costs).
@@ -34,7 +34,7 @@ import torch
 
 from emolab.data.channels import DEAP_CH_NAMES, DEAP_CH_TYPES
 from emolab.data.record import Record
-from emolab.data.store import SegmentDataset, build_store, collate_segments
+from emolab.store import SegmentDataset, build_store, collate_segments
 from emolab.preprocess.face import FaceConfig
 
 

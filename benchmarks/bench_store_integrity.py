@@ -53,7 +53,7 @@ def _time(fn, repeat: int = 1) -> float:
 
 
 def _measure(path: Path, build_s: float | None) -> None:
-    from emolab.data.store import SegmentStore, file_sha256
+    from emolab.store import SegmentStore, file_sha256
 
     store = SegmentStore(path, check=False)
     files = [p for p in path.rglob("*") if p.is_file()]
@@ -85,7 +85,8 @@ def smoke(args) -> None:
 
 
 def deap(args) -> None:
-    from emolab.data.store import _write_json_atomic, _write_subject, store_key
+    from emolab.store import store_key
+    from emolab.store.build import _write_json_atomic, _write_subject
 
     rng = np.random.default_rng(0)
     n_trials, n_seg, t, s = 40, 60, 5, 64

@@ -3,7 +3,7 @@ the projected wall time of the complete run.
 
 What it runs is the code path of chapters 05-07 with ``profile="full"``
 (:func:`emolab.experiments.prepare_segments`, :func:`~emolab.experiments.run_grid` over
-:data:`~emolab.experiments.CHAPTER_GRIDS`, :func:`~emolab.experiments.summarize`,
+:data:`~emolab.experiments.GRIDS`, :func:`~emolab.experiments.summarize`,
 :func:`~emolab.experiments.fusion_gains` on :func:`~emolab.experiments.has_face_results`), on
 the synthetic ``deap`` preset (DEAP's sizes: 40 trials of 63 s per subject, face video for
 participants 1-22 with some trial videos missing) or the MAHNOB-HCI preset, or on a real data
@@ -57,9 +57,6 @@ from emolab.data.synthetic import make_config
 #: projection: DEAP 22 x 40 x 60 s; MAHNOB-HCI 27 x 20 x 60 s (the synthetic preset's choice of
 #: clip length; real clips last 35-117 s).
 REAL_SIZES = {"deap": (22, 40, 60), "mahnob": (27, 20, 60)}
-#: Chapter 07's own grid beyond CHAPTER_GRIDS: GBV-Net fused under its pooled protocol.
-GATED = dict(models=["gbvnet"], modalities=[("face", "bio")], tasks=["valence", "arousal"],
-             protocols=["pooled-segment-kfold"])
 #: Which grids each chapter trains (cells two chapters share are trained once, by the first).
 CHAPTERS = {"05": ("unimodal", "control"), "06": ("fusion",), "07": ("gated",)}
 
@@ -112,12 +109,12 @@ def main() -> None:
     results_path = work / "results" / "results.csv"
     run = dict(profile=profile, seed=args.seed, device=args.device, results_path=results_path, progress=False,
                verbose="WARNING")  # fmt: skip
-    grids = {"unimodal": [(dataset, ex.CHAPTER_GRIDS["unimodal"])], "fusion": [(dataset, ex.CHAPTER_GRIDS["fusion"])],
-             "gated": [(dataset, GATED)]}
+    grids = {name: [(dataset, g.kwargs()) for g in ex.grids(name)] for name in ("unimodal", "fusion", "gated")}
     if not args.no_control and args.data_root is None:
-        control = ex.prepare_segments(None, profile=profile, seed=args.seed, fmt=args.fmt, fingerprint=0.0,
-                                      store_root=work / "store", verbose="WARNING", **knobs)  # fmt: skip
-        grids["control"] = [(control, g) for g in ex.CHAPTER_GRIDS["control"]]
+        control_grids = ex.grids("control")
+        control = ex.prepare_segments(None, profile=profile, seed=args.seed, fmt=args.fmt, store_root=work / "store",
+                                      verbose="WARNING", **{**knobs, **control_grids[0].synthetic[0]})  # fmt: skip
+        grids["control"] = [(control, g.kwargs()) for g in control_grids]
     frames = []
     for name, parts in grids.items():
         t0 = time.perf_counter()
@@ -146,15 +143,14 @@ def main() -> None:
     fold_train = seg * (1 - 1 / k) * (1 - val)
     total_h, grid_h = 0.0, {}
     for name in ("unimodal", "control", "fusion", "gated"):
-        spec = GATED if name == "gated" else ex.CHAPTER_GRIDS[name]
-        specs = spec if isinstance(spec, list) else [spec]
+        specs = [g.kwargs() for g in ex.grids(name)]
         steps = hours = 0.0
         for g in specs:
             for model in g["models"]:
                 for mods in g["modalities"]:
                     key = "+".join(mods)
                     for proto in g["protocols"]:
-                        proto = full.paper_protocols.get(model, proto) if proto == "paper-segment-kfold" else proto
+                        proto = ex.paper_protocol(model, full) if proto == ex.PAPER_PROTOCOL else proto
                         if proto == "pooled-segment-kfold":
                             work_steps = k * n_face * fold_train * full.epochs
                         else:

@@ -75,7 +75,7 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_verify_store(args: argparse.Namespace) -> int:
-    from emolab.data.store import SegmentStore
+    from emolab.store import SegmentStore
 
     store = SegmentStore(args.store, check=False)
     problems = store.check(full=not args.quick)
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run a chapter's grid (or a grid file) of cross-validation "
                            "cells headless, here or on a Ray cluster")  # fmt: skip
     sweep.add_argument("--chapter", choices=["unimodal", "fusion", "control", "results", "fingerprint", "all"],
-                       help="a grid of emolab.experiments.CHAPTER_GRIDS (all: every one)")  # fmt: skip
+                       help="a grid of the registry emolab.experiments.GRIDS (all: every one)")  # fmt: skip
     sweep.add_argument("--config", type=Path, help="a YAML grid file (see emolab.sweep_config)")
     sweep.add_argument(
         "-p", "--parameter", action="append", default=[], type=_parse_parameter, metavar="KEY=VALUE",

@@ -31,36 +31,32 @@ from typing import Any
 
 import yaml
 
+from emolab._logging import logger
+
 #: Keys of a grid, and which of them must be given.
 GRID_KEYS = ("models", "modalities", "tasks", "protocols", "synthetic")
 REQUIRED_GRID_KEYS = ("models", "modalities")
-#: Fingerprint strengths of chapter 09's deep-model sweep when run headless.
-FINGERPRINTS = (0.0, 0.5, 1.0, 2.0)
 #: The run parameters (as in the chapters' ``parameters`` cells) and their defaults.
 RUN_PARAMETERS = {"profile": "smoke", "data_root": None, "seed": 0, "device": "auto"}
 
 
 def chapter_grids(chapter: str) -> list[dict[str, Any]]:
-    """The grids of :data:`emolab.experiments.CHAPTER_GRIDS` for one chapter, or ``"all"``.
+    """The registry's grids (:data:`emolab.experiments.GRIDS`) of one name, or ``"all"``, as
+    grid dicts: one per grid and synthetic dataset (a grid whose ``synthetic`` lists two knob
+    sets, such as chapter 09's fingerprint strengths, gives two dicts).
 
-    ``"control"`` (chapter 05's control) runs on the synthetic data with the trial fingerprint
-    switched off; ``"fingerprint"`` (chapter 09) once per strength of :data:`FINGERPRINTS`, on
-    bio-only synthetic data without video, as :func:`emolab.experiments.fingerprint_sweep` does.
+    The grids that set synthetic knobs (chapter 05's fingerprint-0 control, chapter 09's sweep)
+    run on the synthetic data only: :func:`sweep_cells` skips them, with a log line, when the
+    run names a real data folder.
     """
-    from emolab.experiments import CHAPTER_GRIDS
+    from emolab.experiments import grids
 
-    if chapter == "all":
-        return [g for name in CHAPTER_GRIDS for g in chapter_grids(name)]
-    if chapter not in CHAPTER_GRIDS:
-        raise KeyError(f"unknown chapter grid {chapter!r}; known: {sorted(CHAPTER_GRIDS)} or 'all'")
-    grids = CHAPTER_GRIDS[chapter]
-    grids = list(grids) if isinstance(grids, list) else [grids]
-    if chapter == "control":
-        return [check_grid({**g, "synthetic": {"fingerprint": 0.0}}, "control") for g in grids]
-    if chapter == "fingerprint":
-        return [check_grid({**g, "synthetic": {"fingerprint": fp, "face_subjects": 0}}, "fingerprint")
-                for g in grids for fp in FINGERPRINTS]  # fmt: skip
-    return [check_grid(dict(g), chapter) for g in grids]
+    out = []
+    for g in grids(chapter):
+        for knobs in g.synthetic:
+            grid = {**g.kwargs(), "synthetic": dict(knobs)} if knobs else g.kwargs()
+            out.append(check_grid(grid, g.name))
+    return out
 
 
 def check_grid(grid: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -113,7 +109,8 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
     """The :class:`~emolab.train.sweep.Cell` list of ``grids``, with each grid's segments prepared
     (:func:`~emolab.experiments.prepare_segments`; one store per distinct synthetic knobs).
 
-    ``ValueError`` when a grid sets synthetic knobs but ``data_root`` names real data.
+    A grid that sets synthetic knobs is skipped, with a log line saying why, when ``data_root``
+    names real data.
     """
     from emolab import experiments as ex
 
@@ -123,8 +120,9 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
     for grid in grids:
         knobs = dict(grid.get("synthetic") or {})
         if knobs and data_root is not None:
-            raise ValueError(f"the grid {dict(grid)} sets synthetic knobs {knobs}; it runs on the "
-                             "synthetic data only (drop data_root, or that grid)")  # fmt: skip
+            logger.warning("skipping the grid %s: it sets synthetic knobs %s and runs on the synthetic data only, "
+                           "not on %s", {k: v for k, v in grid.items() if k != "synthetic"}, knobs, data_root)  # fmt: skip
+            continue
         key = json.dumps(knobs, sort_keys=True)
         if key not in datasets:
             # synthetic data without video (face_subjects=0) has a bio-only store, as in chapter 09

@@ -28,7 +28,7 @@ from emolab.data.mahnob import MahnobFormatError
 from emolab.data.manifest import verify_dataset
 from emolab.data.record import Record, RecordError, Skip
 from emolab.data.safe_pickle import UnsafePickleError
-from emolab.data.store import SegmentStore, StoreIntegrityError, build_store
+from emolab.store import SegmentStore, StoreIntegrityError, build_store
 from emolab.preprocess.physio import PhysioConfig
 from emolab.train.checkpoints import CheckpointError, load_checkpoint
 from emolab.train.results import (

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emolab import analysis as an
 from emolab import experiments as ex
 from emolab.train.results import RESULT_COLUMNS, config_of
 
@@ -170,20 +171,20 @@ def test_epoch_selection_bias_on_constructed_curves():
         "subject": 1, "fold": 0, "epoch": [1, 2, 3, 4],
         "val_loss": [0.7, 0.5, 0.6, 0.65], "test_accuracy": [0.5, 0.6, 0.8, 0.55],
     })  # fmt: skip
-    out = ex.epoch_selection_bias(curves).iloc[0]
+    out = an.epoch_selection_bias(curves).iloc[0]
     assert (out["val_selected_epoch"], out["val_selected"]) == (2, 0.6)
     assert (out["best_test_epoch"], out["best_test"], out["last"]) == (3, 0.8, 0.55)
     assert out["optimism"] == pytest.approx(0.2)
     with pytest.raises(KeyError, match="peek_test_epochs"):
-        ex.epoch_selection_bias(curves.drop(columns="val_loss"))
+        an.epoch_selection_bias(curves.drop(columns="val_loss"))
 
 
 def test_peek_test_epochs_runs_every_epoch(tiny):
     _, ds = tiny
-    curves = ex.peek_test_epochs(ds, modalities=("bio",), task="arousal", profile=PROFILE, epochs=3, max_folds=1)
+    curves = an.peek_test_epochs(ds, modalities=("bio",), task="arousal", profile=PROFILE, epochs=3, max_folds=1)
     assert len(curves) == 2 * 3  # 2 subjects x 1 fold x 3 epochs: early stopping off
     assert curves["test_accuracy"].between(0, 1).all() and curves["val_loss"].notna().all()
-    bias = ex.epoch_selection_bias(curves)
+    bias = an.epoch_selection_bias(curves)
     assert (bias["best_test"] >= bias["val_selected"]).all() and (bias["best_test"] >= bias["last"]).all()
 
 
@@ -192,7 +193,7 @@ def test_peek_test_epochs_in_worker_processes_gives_the_same_curves(tiny):
 
     _, ds = tiny
     kw = dict(modalities=("bio",), task="arousal", profile=PROFILE, epochs=2, max_folds=1)
-    alone, side_by_side = (ex.peek_test_epochs(ds, n_jobs=n, **kw) for n in (1, 2))
+    alone, side_by_side = (an.peek_test_epochs(ds, n_jobs=n, **kw) for n in (1, 2))
     timings = [c for c in alone if c in TIMING_KEYS]
     assert len(alone) == 2 * 2 and timings  # 2 subjects x 2 epochs, each epoch timed
     pd.testing.assert_frame_equal(alone.drop(columns=timings), side_by_side.drop(columns=timings))
@@ -266,13 +267,13 @@ def test_paper_comparison_puts_each_paper_beside_its_own_protocol():
     summary = ex.summarize(pd.DataFrame(rows))
     pooled = summary[summary["protocol"] == "pooled-segment-kfold"].iloc[0]
     assert pooled["unit"] == "fold" and pooled["accuracy"] == pytest.approx(0.92)  # mean of fold accuracies
-    comp = ex.paper_comparison(summary, load_reference(), dataset="DEAP")
+    comp = an.paper_comparison(summary, load_reference(), dataset="DEAP")
     g = comp[(comp["model"] == "gbvnet") & (comp["protocol"] == "pooled-segment-kfold")].iloc[0]
     assert g["evaluation"] == "paper's protocol" and g["paper"] == pytest.approx(0.9468)
     s = comp[comp["model"] == "safavi"].iloc[0]
     assert s["evaluation"] == "paper's protocol" and s["paper"] == pytest.approx(0.9764)
     assert set(comp.loc[comp["protocol"] == "trial-kfold", "evaluation"]) == {"trial-kfold"}
-    table = ex.comparison_table(comp)
+    table = an.comparison_table(comp)
     assert list(table.columns[:2]) == ["paper", "paper's protocol"]
     assert table.loc[("gbvnet", "face+bio", "valence"), "paper"] == "0.947"
 
@@ -296,7 +297,7 @@ def test_fusion_branches_scores_each_branch_and_its_agreement_with_the_fused_out
                          "subject": [1] * 4 + [2] * 4, "y_true": y, "logits": fused,
                          "logits_face": 0.5 * sign, "logits_bio": -8.0 * sign})  # fmt: skip
     unimodal = pred.drop(columns=["logits_face", "logits_bio"]).assign(task="arousal")
-    out = ex.fusion_branches(pd.concat([pred, unimodal], ignore_index=True)).set_index("source")
+    out = an.fusion_branches(pd.concat([pred, unimodal], ignore_index=True)).set_index("source")
     assert list(out.index) == ["fused", "face", "bio"] and set(out["task"]) == {"valence"}
     assert out.loc["face", "accuracy"] == 1.0 and out.loc["bio", "accuracy"] == 0.0
     assert out.loc["fused", "accuracy"] == pytest.approx((0 + 0.25) / 2)  # mean over subjects
@@ -304,8 +305,8 @@ def test_fusion_branches_scores_each_branch_and_its_agreement_with_the_fused_out
     assert out.loc["bio", "agreement"] == pytest.approx(7 / 8) and out.loc["face", "agreement"] == pytest.approx(1 / 8)
     assert out.loc["fused", "agreement"] == 1.0 and (out["n_test"] == 8).all()
     with pytest.raises(ValueError, match="auxiliary_heads"):
-        ex.fusion_branches(unimodal)
-    v = ex.fusion_branch_verdicts(out.reset_index()).iloc[0]
+        an.fusion_branches(unimodal)
+    v = an.fusion_branch_verdicts(out.reset_index()).iloc[0]
     assert (v["best_branch"], v["followed"], v["keeps_up"], v["follows_best"]) == ("face", "bio", False, False)
     assert v["sentence"].startswith("safavi, valence, trial-kfold: fused 0.125; the face branch alone 1.000")
     assert "answer on 88% of the test segments (the face branch's on 12%)" in v["sentence"]
@@ -313,12 +314,12 @@ def test_fusion_branches_scores_each_branch_and_its_agreement_with_the_fused_out
     # a head that follows the quieter, worse branch is not called the louder one
     quiet = out.reset_index()
     quiet.loc[quiet["source"] == "bio", "mean_abs_logit"] = 0.1
-    v = ex.fusion_branch_verdicts(quiet).iloc[0]
+    v = an.fusion_branch_verdicts(quiet).iloc[0]
     assert v["sentence"].endswith("follows the bio branch, although the face branch is as loud or louder on these segments.")
     # a fused output that gives the best branch's answers keeps up with it
     kept = out.reset_index().assign(agreement=lambda d: d["source"].map({"fused": 1.0, "face": 0.9, "bio": 0.1}))
     kept.loc[kept["source"] == "fused", "accuracy"] = 0.99
-    v = ex.fusion_branch_verdicts(kept).iloc[0]
+    v = an.fusion_branch_verdicts(kept).iloc[0]
     assert v["keeps_up"] and v["follows_best"] and v["sentence"].endswith("keeps up with its best branch (face).")
 
 
@@ -338,7 +339,7 @@ def test_paper_comparison_plot():
 
     rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.92, 0.94])
             + _fold_rows("gbvnet", "trial-kfold", [0.6, 0.7, 0.65]))  # fmt: skip
-    comp = ex.paper_comparison(ex.summarize(pd.DataFrame(rows)), load_reference())
+    comp = an.paper_comparison(ex.summarize(pd.DataFrame(rows)), load_reference())
     fig = vr.plot_paper_comparison(comp)
     stars = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "*"]
     assert len(stars) == 1 and stars[0].get_ydata()[0] == pytest.approx(0.9468)

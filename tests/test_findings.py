@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import BOOK_SEED
 
+from emolab import analysis as an
 from emolab import experiments as ex
 from emolab.reference import load_reference
 
@@ -18,7 +19,7 @@ REPORTED_ONLY = {"fusion"}
 
 @pytest.mark.slow
 def test_chapter_claims_hold_on_the_executed_book(built_book):
-    claims = ex.chapter_claims(profile="smoke", seed=BOOK_SEED)
+    claims = an.chapter_claims(profile="smoke", seed=BOOK_SEED)
     print(claims.to_string())  # shown with -rA: the table of the closing criteria
     assert set(claims["claim"]) == {"baseline", "leak", "control", "fusion", "bounds"}
     assert (claims["claim"] == "leak").sum() == 8 and (claims["claim"] == "control").sum() == 4
@@ -71,12 +72,13 @@ def test_results_chapter_covers_its_grid_within_bounds(built_book):
     (GBV-Net's pooled protocol is reported only: its bio-only valence model, which the synthetic
     knobs give little to learn, scored 0.019 below trial-kfold on seed 0)."""
     dataset = ex.prepare_segments(None, profile="smoke", seed=BOOK_SEED)
-    results = pd.concat([ex.load_grid_results(cells=ex.grid_cells(dataset, profile="smoke", seed=BOOK_SEED, **g))
-                         for g in ex.CHAPTER_GRIDS["results"]])  # fmt: skip
+    results = pd.concat([ex.load_grid_results(cells=ex.grid_cells(dataset, profile="smoke", seed=BOOK_SEED,
+                                                                  **g.kwargs()))
+                         for g in ex.grids("results")])  # fmt: skip
     summary = ex.summarize(results)
     assert len(summary) == 2 * 3 * 2 * 3  # models x modalities x tasks x evaluations
     assert summary["accuracy_ci_low"].ge(0).all() and summary["accuracy_ci_high"].le(1).all()
-    comparison = ex.paper_comparison(summary, load_reference())
+    comparison = an.paper_comparison(summary, load_reference())
     wide = comparison.pivot_table(index=["model", "modalities", "task"], columns="evaluation", values="accuracy")
     print(wide.round(3).to_string())
     safavi = wide.loc["safavi"]
@@ -88,7 +90,7 @@ def test_fingerprint_off_closes_the_gap_on_the_executed_book(built_book):
     """Chapter 09: with the fingerprint off, the deep model's segment k-fold and trial-kfold
     intervals overlap; at the default strength segment k-fold scores above (the CI run reads
     both from the stores and cells of chapters 05 and 08)."""
-    deep = ex.fingerprint_sweep(fingerprints=(0.0, 1.0), profile="smoke", seed=BOOK_SEED, train=False,
+    deep = an.fingerprint_sweep(fingerprints=(0.0, 1.0), profile="smoke", seed=BOOK_SEED, train=False,
                                 with_video=True)  # fmt: skip
     gaps = ex.protocol_gaps(ex.summarize(deep, by=["model", "protocol", "fingerprint"]),
                             leaky="paper-segment-kfold", index=("model", "fingerprint"))  # fmt: skip
@@ -103,12 +105,13 @@ def test_fused_cells_of_the_executed_book_keep_each_branchs_answer(built_book):
     cell of the executed book kept both branches' logits, and the fused accuracy computed from
     them is the results table's."""
     dataset = ex.prepare_segments(None, profile="smoke", seed=BOOK_SEED)
-    cells = ex.grid_cells(dataset, profile="smoke", seed=BOOK_SEED, **ex.CHAPTER_GRIDS["fusion"])
+    cells = ex.grid_cells(dataset, profile="smoke", seed=BOOK_SEED, **ex.grid("fusion").kwargs())
     results = ex.load_grid_results(cells=cells)
+    results = results[results["modalities"] == "face+bio"]
     predictions = ex.grid_predictions(results)
     assert predictions[["logits_face", "logits_bio"]].notna().all().all()
-    branches = ex.fusion_branches(predictions)
-    verdicts = ex.fusion_branch_verdicts(branches)
+    branches = an.fusion_branches(predictions)
+    verdicts = an.fusion_branch_verdicts(branches)
     print(verdicts.drop(columns="sentence").round(3).to_string())
     fused = branches[branches["source"] == "fused"].set_index(["model", "task", "protocol"])["accuracy"]
     summary = ex.summarize(results).set_index(["model", "task", "protocol"])["accuracy"]

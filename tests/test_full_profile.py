@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from emolab import experiments as ex
+from emolab.data.formats import detect_format
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -38,9 +39,11 @@ def test_full_profile_has_the_papers_per_model_settings():
     full, smoke = ex.get_profile("full"), ex.get_profile("smoke")
     assert full.face_subjects_only and full.eog_regression is None
     assert full.model_fps == {"gbvnet": {"deap": 10.0, "mahnob": 12.0}} and "safavi" not in full.model_fps
-    assert full.augment_models == ("gbvnet",) and full.paper_protocols == {"gbvnet": "pooled-segment-kfold"}
-    # the CI profile keeps what it had: one store for every model, no augmentation, per subject
-    assert (smoke.model_fps, smoke.augment_models, smoke.paper_protocols) == ({}, (), {})
+    assert full.augment_models == ("gbvnet",)
+    # the CI profile: one store for every model, no augmentation; each model's paper protocol
+    # is a fact of its paper, the same in every profile (ex.paper_protocol)
+    assert (smoke.model_fps, smoke.augment_models) == ({}, ())
+    assert [ex.paper_protocol(m) for m in ("safavi", "gbvnet")] == ["paper-segment-kfold", "pooled-segment-kfold"]
     assert smoke.eog_regression is True and not smoke.face_subjects_only
     assert ex.ExperimentProfile(**full.to_dict()) == full
 
@@ -58,14 +61,14 @@ def test_real_size_presets_film_at_the_datasets_rates(fmt, rate):
 def test_detect_format(tmp_path):
     (tmp_path / "d" / "data_preprocessed_python").mkdir(parents=True)
     (tmp_path / "m" / "Sessions").mkdir(parents=True)
-    assert ex.detect_format(tmp_path / "d") == "deap" and ex.detect_format(tmp_path / "m") == "mahnob"
+    assert detect_format(tmp_path / "d") == "deap" and detect_format(tmp_path / "m") == "mahnob"
     with pytest.raises(FileNotFoundError, match="neither"):
-        ex.detect_format(tmp_path)
+        detect_format(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        ex.detect_format(tmp_path / "nowhere")
+        detect_format(tmp_path / "nowhere")
     (tmp_path / "m" / "data_preprocessed_python").mkdir()
     with pytest.raises(FileNotFoundError, match="both"):
-        ex.detect_format(tmp_path / "m")
+        detect_format(tmp_path / "m")
 
 
 def test_only_subjects_with_face_video(faces):
@@ -82,7 +85,7 @@ def test_grid_cells_apply_the_per_model_settings(faces, caplog):
     profile = TINY.replace(face_subjects_only=False)
     with caplog.at_level(logging.WARNING, logger="emolab"):
         cells = ex.grid_cells(both, models=["safavi", "gbvnet"], modalities=[("bio",), ("face",), ("face", "bio")],
-                              tasks=["valence"], protocols=["paper-segment-kfold", "trial-kfold"],
+                              tasks=["valence"], protocols=["paper", "trial-kfold"],
                               profile=profile)  # fmt: skip
     assert "not on the same subjects" in caplog.text
     for c in cells:
@@ -95,6 +98,10 @@ def test_grid_cells_apply_the_per_model_settings(faces, caplog):
     protocols = {(c.model, c.protocol) for c in cells}
     assert ("gbvnet", "pooled-segment-kfold") in protocols and ("gbvnet", "paper-segment-kfold") not in protocols
     assert ("safavi", "paper-segment-kfold") in protocols
+    # a protocol named as such means the same for every model
+    named = ex.grid_cells(both, models=["gbvnet"], modalities=[("bio",)], tasks=["valence"],
+                          protocols=["paper-segment-kfold"], profile=profile)  # fmt: skip
+    assert {c.protocol for c in named} == {"paper-segment-kfold"}
     # GBV-Net's face cells read 10 frames per second
     assert {c.model_kwargs["n_frames"] for c in cells if c.model == "gbvnet"} == {10}
     # chapter 07 opens GBV-Net's own store: the same one its cells read
@@ -189,11 +196,11 @@ def test_leak_gap_reads_each_models_own_paper_protocol():
     summary = pd.DataFrame([{"model": m, "modalities": "bio", "task": "valence", "protocol": p, "accuracy": a,
                              "accuracy_ci_low": a - 0.01, "accuracy_ci_high": a + 0.01} for m, p, a in rows])  # fmt: skip
     plain = ex.protocol_gaps(summary, leaky="paper-segment-kfold").set_index("model")
-    assert plain.loc["gbvnet", "gap"] == pytest.approx(0.25)  # no profile: the per-subject rows
-    full = ex.protocol_gaps(summary, leaky="paper-segment-kfold", profile="full").set_index("model")
-    assert full.loc["gbvnet", "gap"] == pytest.approx(0.40) and full.loc["safavi", "gap"] == pytest.approx(0.30)
+    assert plain.loc["gbvnet", "gap"] == pytest.approx(0.25)  # the per-subject rows, as named
+    own = ex.protocol_gaps(summary, leaky="paper").set_index("model")  # each model's paper protocol
+    assert own.loc["gbvnet", "gap"] == pytest.approx(0.40) and own.loc["safavi", "gap"] == pytest.approx(0.30)
     only_pooled = summary[summary["protocol"] != "paper-segment-kfold"]
-    gaps = ex.protocol_gaps(only_pooled, leaky="paper-segment-kfold", profile="full").set_index("model")
+    gaps = ex.protocol_gaps(only_pooled, leaky="paper").set_index("model")
     assert gaps.index.tolist() == ["gbvnet"] and gaps.loc["gbvnet", "gap"] == pytest.approx(0.40)
     assert summary["protocol"].tolist()[2] == "pooled-segment-kfold"  # the caller's table is untouched
 

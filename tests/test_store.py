@@ -17,17 +17,16 @@ import torch
 
 from emolab.data.channels import DEAP_CH_NAMES, DEAP_CH_TYPES
 from emolab.data.record import Record
-from emolab.data.store import (
+from emolab.store import (
     ReaderConfig,
     SegmentDataset,
     SegmentStore,
     build_store,
     collate_segments,
-    list_subjects,
-    mahnob_sessions_by_subject,
     store_config,
     store_key,
 )
+from emolab.data.formats import list_subjects, mahnob_sessions_by_subject
 from emolab.preprocess.physio import PhysioConfig
 
 N_WIN = 4  # windows per fake trial

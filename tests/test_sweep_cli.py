@@ -25,15 +25,16 @@ grids:
 """
 
 
-def test_chapter_grids_are_the_chapters():
-    assert chapter_grids("fusion") == [{**ex.CHAPTER_GRIDS["fusion"], "modalities": [("face", "bio")]}]
+def test_chapter_grids_are_the_registry():
+    assert chapter_grids("fusion") == [ex.grid("fusion").kwargs()]
     control = chapter_grids("control")
     assert len(control) == 2 and all(g["synthetic"] == {"fingerprint": 0.0} for g in control)
     results = chapter_grids("results")
-    assert [g["models"] for g in results] == [["safavi"], ["gbvnet"]]
+    assert [g["models"] for g in results] == [["safavi", "gbvnet"]]
     fingerprint = chapter_grids("fingerprint")
-    assert [g["synthetic"]["fingerprint"] for g in fingerprint] == [0.0, 0.5, 1.0, 2.0]
-    assert len(chapter_grids("all")) == 1 + 1 + 2 + 2 + 4
+    assert [g["synthetic"]["fingerprint"] for g in fingerprint] == [0.0, 1.0]
+    n = {"unimodal": 1, "control": 2, "concat": 1, "gated": 1, "fusion": 1, "results": 1, "fingerprint": 2}
+    assert set(n) == set(ex.GRIDS) and len(chapter_grids("all")) == sum(n.values())
     with pytest.raises(KeyError, match="known"):
         chapter_grids("leakage")
 
@@ -55,7 +56,7 @@ def test_grid_file_is_checked(tmp_path):
         run_parameters({"profle": "full"})
 
 
-def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch):
+def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch, caplog_emolab):
     prepared, asked = [], []
 
     def prepare(data_root, *, profile, seed, verbose, modalities, **knobs):
@@ -78,8 +79,10 @@ def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch):
     assert [a[0] for a in asked] == ["data{}", "data{}", "data{'fingerprint': 0.0}"]
     assert all(a[1] == "cpu" and "synthetic" not in a[2] for a in asked)
     assert len({c.cell_id for c in cells}) == len(cells)  # grids 1-3 share cells: listed once
-    with pytest.raises(ValueError, match="synthetic data only"):
-        sweep_cells(grids[2:], data_root="/data/deap")
+    n = len(prepared)
+    caplog_emolab.clear()  # the grid that needs the generator is skipped, with a line saying why
+    assert sweep_cells(grids[2:], data_root="/data/deap") == []
+    assert len(prepared) == n and "synthetic data only" in caplog_emolab.text
     no_video = dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold"],
                     synthetic={"fingerprint": 2.0, "face_subjects": 0})  # fmt: skip
     sweep_cells([no_video], profile="smoke", seed=3)

@@ -2,7 +2,21 @@
 
 * :mod:`emolab.analysis.gates` — the learned gate of GBV-Net's fusion per sample, subject and
   trial, and a model's accuracy when one modality is missing or degraded (chapter 07).
+* :mod:`emolab.analysis.fusion` — what each branch of a fused model answered (chapters 06-07).
+* :mod:`emolab.analysis.test_peeking` — the optimism of choosing an epoch on the test fold
+  (chapter 06).
+* :mod:`emolab.analysis.comparison` — our results beside the papers' figures (chapter 08).
+* :mod:`emolab.analysis.fingerprint` — the trial fingerprint swept (chapter 09).
+* :mod:`emolab.analysis.claims` — what chapters 05-07 claim, checked on their results.
+* :mod:`emolab.analysis.leaks`, :mod:`emolab.analysis.significance` — feature pipelines and
+  paired tests (chapter 09).
 """
+
+from emolab.analysis.claims import chapter_claims
+from emolab.analysis.comparison import comparison_table, paper_comparison
+from emolab.analysis.fingerprint import fingerprint_sweep
+from emolab.analysis.fusion import fusion_branch_verdicts, fusion_branches
+from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 from emolab.analysis.gates import (
     DEGRADATION_KINDS,
@@ -23,6 +37,8 @@ from emolab.analysis.gates import (
 )
 
 __all__ = [
+    "chapter_claims", "comparison_table", "epoch_selection_bias", "fingerprint_sweep", "fusion_branch_verdicts",
+    "fusion_branches", "paper_comparison", "peek_test_epochs",
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
     "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",
     "gaussian_blur", "load_cell_model", "occlude", "pool_degraded",

@@ -20,7 +20,7 @@ that modality the model lets through for one sample.
   signal-to-noise ratio, Gaussian blur or an occluding patch for faces.
 
 All functions leave the model in evaluation mode, run without gradients on the device the model
-is on, and read items shaped as the segment store's (:class:`emolab.data.store.SegmentDataset`).
+is on, and read items shaped as the segment store's (:class:`emolab.store.SegmentDataset`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ items of ``(40, 128)`` signals and ``(T, 3, 64, 64)`` uint8 face crops, a few MB
 MB), yet a :class:`torch.utils.data.DataLoader` rebuilds every batch from per-item dicts every
 epoch: one Python dict, one tensor and one uint8 -> float conversion per item, then a stack.  On a
 small CPU that bookkeeping costs as much as the model's step.  :class:`InMemorySegments` reads the
-fold once (:meth:`SegmentDataset.arrays <emolab.data.store.SegmentDataset.arrays>`: one
+fold once (:meth:`SegmentDataset.arrays <emolab.store.SegmentDataset.arrays>`: one
 memory-map read per subject), keeps the face crops as uint8 (a quarter of the memory, and a
 quarter of the bytes copied to a GPU) and cuts batches by indexing the stacked tensors.  The
 trainer converts face crops to float on the training device.

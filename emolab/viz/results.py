@@ -216,7 +216,7 @@ def plot_per_subject_accuracy(results: pd.DataFrame, *, hue: str = "protocol", c
 def plot_epoch_selection(curves: pd.DataFrame, *, subject: int | None = None, fold: int | None = None):
     """One fold's validation loss and *test* accuracy per epoch, with the two epoch choices marked.
 
-    ``curves`` comes from :func:`emolab.experiments.peek_test_epochs`.  The circle is the epoch an
+    ``curves`` comes from :func:`emolab.analysis.peek_test_epochs`.  The circle is the epoch an
     honest run keeps (lowest validation loss); the star is the epoch with the highest test
     accuracy — picking it uses the test labels, so its accuracy is not a test result any more.
     ``subject``/``fold`` default to the fold where the two choices differ most.
@@ -255,7 +255,7 @@ def plot_epoch_selection(curves: pd.DataFrame, *, subject: int | None = None, fo
     return fig
 
 
-#: Order of the evaluations of :func:`emolab.experiments.paper_comparison` in plots and tables.
+#: Order of the evaluations of :func:`emolab.analysis.paper_comparison` in plots and tables.
 EVALUATIONS = ("paper's protocol", "trial-kfold", "loso")
 
 
@@ -265,7 +265,7 @@ def plot_paper_comparison(comparison: pd.DataFrame, *, metric: str = "accuracy")
     Parameters
     ----------
     comparison : DataFrame
-        :func:`emolab.experiments.paper_comparison` output (``model``, ``modalities``, ``task``,
+        :func:`emolab.analysis.paper_comparison` output (``model``, ``modalities``, ``task``,
         ``evaluation``, the metric with its interval, ``majority_baseline``, ``paper``).
 
     Bars as in :func:`plot_accuracy` (panels: model × task; bars: modalities × evaluation,

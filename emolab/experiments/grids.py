@@ -1,0 +1,181 @@
+"""Named grids: what each chapter trains, in the one registry that the chapters, ``emolab sweep``
+and the claim checks all read; and each model's paper protocol.
+
+A :class:`Grid` says which cells to train — models × modality sets × tasks × protocols — and on
+which data: ``synthetic`` lists the knobs of the synthetic data, one dataset per entry (``{}``:
+the chapter's own data, synthetic or real).  A grid with knobs needs the synthetic generator (the
+fingerprint-0 control, the fingerprint sweep); with a real data folder it is skipped with a log
+line saying why (:func:`runnable_grids`).
+
+The protocol name ``"paper"`` in a grid stands for each model's own paper protocol
+(:func:`paper_protocol`, the one place that says which): Safavi et al. per subject over 1 s
+segments (``"paper-segment-kfold"``) :cite:`safavi_deep_multimodal`, GBV-Net over every
+subject's segments pooled (``"pooled-segment-kfold"``) :cite:`yu2025gbvnet`.  Every other name
+is a protocol of :data:`emolab.train.protocols.PROTOCOLS` and means the same for every model:
+chapter 05 runs both architectures under ``"paper-segment-kfold"`` so that they are compared on
+one protocol, chapters 07-08 run each under its own paper's.
+
+>>> ex.grid("unimodal").models                                               # doctest: +SKIP
+('safavi', 'gbvnet')
+>>> ex.run_grid(dataset, **ex.grid("unimodal").kwargs(), profile="smoke")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from emolab._logging import logger
+
+__all__ = ["GRIDS", "PAPER_PROTOCOL", "PAPER_PROTOCOLS", "Grid", "grid", "grids", "paper_protocol", "resolve_protocols",
+           "runnable_grids"]
+
+#: The grid protocol that stands for each model's own paper protocol (:func:`paper_protocol`).
+PAPER_PROTOCOL = "paper"
+
+#: The protocol each paper evaluates with: Safavi et al. per subject over shuffled 1 s segments
+#: :cite:`safavi_deep_multimodal`, GBV-Net over every subject's segments pooled
+#: :cite:`yu2025gbvnet`.
+PAPER_PROTOCOLS = {"safavi": "paper-segment-kfold", "gbvnet": "pooled-segment-kfold"}
+
+
+def paper_protocol(model: str) -> str:
+    """The protocol ``model``'s paper evaluates with (:data:`PAPER_PROTOCOLS`); ``KeyError``
+    naming the known models."""
+    try:
+        return PAPER_PROTOCOLS[model]
+    except KeyError:
+        raise KeyError(f"no paper protocol for model {model!r}; known: {sorted(PAPER_PROTOCOLS)}") from None
+
+
+def resolve_protocols(model: str, protocols: Sequence[str]) -> tuple[str, ...]:
+    """``protocols`` with :data:`PAPER_PROTOCOL` replaced by ``model``'s paper protocol."""
+    return tuple(paper_protocol(model) if p == PAPER_PROTOCOL else p for p in protocols)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One grid of cells and the data it runs on.
+
+    Attributes
+    ----------
+    name : str
+        The registry's name (:data:`GRIDS`), e.g. ``"unimodal"``.
+    chapter : str
+        The chapter that trains it, e.g. ``"05"``.
+    models : tuple of str
+    modalities : tuple of tuple of str
+        Modality sets, e.g. ``(("bio",), ("face",))``.
+    tasks, protocols : tuple of str
+        ``"paper"`` among the protocols means each model's paper protocol
+        (:func:`paper_protocol`).
+    synthetic : tuple of dict
+        Knobs of the synthetic data, one dataset per entry; ``({},)``: the chapter's own data.
+    """
+
+    name: str
+    chapter: str
+    models: tuple[str, ...]
+    modalities: tuple[tuple[str, ...], ...]
+    tasks: tuple[str, ...] = ("valence", "arousal")
+    protocols: tuple[str, ...] = ("paper-segment-kfold", "trial-kfold")
+    synthetic: tuple[Mapping[str, Any], ...] = field(default=({},))
+
+    def __post_init__(self) -> None:
+        for key in ("models", "tasks", "protocols"):
+            value = getattr(self, key)
+            if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+                raise ValueError(f"grid {self.name!r}: {key} must be a non-empty list, got {value!r}")
+            object.__setattr__(self, key, tuple(value))
+        mods = self.modalities
+        if isinstance(mods, str) or not mods or not all(isinstance(m, Sequence) and not isinstance(m, str)
+                                                         for m in mods):  # fmt: skip
+            raise ValueError(f"grid {self.name!r}: modalities must be a list of lists, e.g. [[face, bio], [bio]], "
+                             f"got {mods!r}")  # fmt: skip
+        object.__setattr__(self, "modalities", tuple(tuple(m) for m in mods))
+        synthetic = self.synthetic
+        if isinstance(synthetic, Mapping):
+            synthetic = (synthetic,)
+        if not synthetic or not all(isinstance(s, Mapping) for s in synthetic):
+            raise ValueError(f"grid {self.name!r}: synthetic must be a list of knob mappings, got {self.synthetic!r}")
+        object.__setattr__(self, "synthetic", tuple(dict(s) for s in synthetic))
+
+    @property
+    def synthetic_only(self) -> bool:
+        """True when the grid sets knobs of the synthetic generator (it cannot run on real data)."""
+        return any(self.synthetic)
+
+    def kwargs(self) -> dict[str, Any]:
+        """``models``, ``modalities``, ``tasks``, ``protocols`` as the keyword arguments of
+        :func:`~emolab.experiments.grid_cells` and :func:`~emolab.experiments.run_grid`."""
+        return {"models": list(self.models), "modalities": [tuple(m) for m in self.modalities],
+                "tasks": list(self.tasks), "protocols": list(self.protocols)}  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The grid as the dict ``emolab sweep`` reads (:mod:`emolab.sweep_config`)."""
+        return {**self.kwargs(), "synthetic": [dict(s) for s in self.synthetic]}
+
+
+_BOTH = ("safavi", "gbvnet")
+_ALL_MODALITIES = (("bio",), ("face",), ("face", "bio"))
+
+#: Every chapter's grids, by name: ``{name: (Grid, ...)}`` (a name may hold several grids, e.g.
+#: the control's two modality × task pairs).
+GRIDS: dict[str, tuple[Grid, ...]] = {
+    # chapter 05: each modality alone, under segment k-fold per subject (Safavi et al.'s
+    # protocol, the same for both architectures) and trial-kfold
+    "unimodal": (Grid("unimodal", "05", _BOTH, (("bio",), ("face",))),),
+    # chapter 05's control: the same, on synthetic data without the trial fingerprint, for the
+    # modality that carries each task
+    "control": tuple(Grid("control", "05", _BOTH, ((mod,),), tasks=(task,), synthetic=({"fingerprint": 0.0},))
+                     for mod, task in (("face", "valence"), ("bio", "arousal"))),  # fmt: skip
+    # chapter 06: Safavi et al.'s concatenation fusion beside its halves
+    "concat": (Grid("concat", "06", ("safavi",), _ALL_MODALITIES),),
+    # chapter 07: GBV-Net's gated fusion under its paper's protocol and trial-kfold (its
+    # checkpoints are kept, for the gates)
+    "gated": (Grid("gated", "07", ("gbvnet",), (("face", "bio"),), protocols=(PAPER_PROTOCOL, "trial-kfold")),),
+    # chapter 07: both fusions beside their halves, leak-free
+    "fusion": (Grid("fusion", "07", _BOTH, _ALL_MODALITIES, protocols=("trial-kfold",)),),
+    # chapter 08: each architecture under its paper's protocol and both leak-free ones
+    "results": (Grid("results", "08", _BOTH, _ALL_MODALITIES, protocols=(PAPER_PROTOCOL, "trial-kfold", "loso")),),
+    # chapter 09: one deep model, bio only, on the stores of chapters 05-08 with the fingerprint
+    # off (chapter 05's control) and at its default strength
+    "fingerprint": (Grid("fingerprint", "09", ("gbvnet",), (("bio",),), tasks=("arousal",),
+                         protocols=("paper-segment-kfold", "trial-kfold", "loso"),
+                         synthetic=({"fingerprint": 0.0}, {"fingerprint": 1.0})),),
+}  # fmt: skip
+
+
+def grids(name: str) -> tuple[Grid, ...]:
+    """The grids registered under ``name``, or every grid for ``"all"``; ``KeyError`` naming the
+    known names."""
+    if name == "all":
+        return tuple(g for gs in GRIDS.values() for g in gs)
+    try:
+        return GRIDS[name]
+    except KeyError:
+        raise KeyError(f"unknown grid {name!r}; known: {sorted(GRIDS)} or 'all'") from None
+
+
+def grid(name: str) -> Grid:
+    """The one grid registered under ``name`` (``ValueError`` when the name holds several)."""
+    found = grids(name)
+    if len(found) != 1:
+        raise ValueError(f"{name!r} holds {len(found)} grids; use grids({name!r})")
+    return found[0]
+
+
+def runnable_grids(found: Sequence[Grid], *, data_root: Any) -> list[Grid]:
+    """``found`` without the grids that need the synthetic generator when ``data_root`` names
+    real data, with a log line for each one left out."""
+    if data_root is None:
+        return list(found)
+    kept = []
+    for g in found:
+        if g.synthetic_only:
+            logger.warning("grid %r (chapter %s) is skipped: it sets knobs of the synthetic generator %s, "
+                           "which real data (%s) does not have", g.name, g.chapter, list(g.synthetic), data_root)  # fmt: skip
+        else:
+            kept.append(g)
+    return kept

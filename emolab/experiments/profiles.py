@@ -1,0 +1,315 @@
+"""Experiment profiles: how big an experiment is (data, folds, training budget), and where its results go."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from emolab.paths import cache_dir
+
+
+# ------------------------------------------------------------------------------------ profiles
+@dataclass(frozen=True)
+class ExperimentProfile:
+    """How big an experiment is: data, folds and training budget (saved with every result).
+
+    Attributes
+    ----------
+    name : str
+        Profile name; also names the default results folder.
+    synthetic_preset : str
+        Preset of :func:`~emolab.data.synthetic.ensure_synthetic` used when no data folder is
+        given (``"smoke"``: 4 subjects x 10 trials of 20 s; ``"deap"``: DEAP's sizes).
+    subjects : tuple of int or None
+        Subjects to build and use; ``None`` = every subject in the data folder.
+    n_splits : int
+        k of the k-fold protocols.  Papers: 10.
+    max_folds : int or None
+        Run only the first folds of each subject (``None``: all).  Ours, for smoke runs only; a
+        result computed on fewer folds than ``n_splits`` says so in its configuration.
+    epochs, patience : int
+        Epoch limit and early-stopping patience on the validation split (ours).
+    batch_size, lr : int, float
+        Papers: 256 and 1e-3 (Adam).
+    val_fraction : float
+        Share of each training fold held out for model selection (ours).
+    n_jobs : int
+        Worker processes of the sweep (1 = in the calling process).
+    build_jobs : int or None
+        Worker processes that generate synthetic data and build a segment store, one subject at
+        a time (``None``: one per CPU core this process may use).  Ours: face detection is about
+        20 ms per frame on one core and each subject is independent, so a store builds about
+        ``build_jobs`` times faster; the files do not depend on it.
+    torch_threads : int or None
+        Threads of torch's CPU operators while a grid or a demonstration trains in this process
+        (``None``: torch's default).  Ours: one thread per process is much faster than two on
+        small batches when the cores are shared (measured in the chapters' smoke runs), and two
+        worker processes of one thread each use both cores of a CI machine.
+    segments_per_trial : int or None
+        Keep only the first segments of every trial (``None``: all).  Ours, for smoke runs on a
+        CPU: it shortens every trial alike, so the protocols stay comparable.
+    normalize : {"baseline_std", None}
+        Physiological normalisation (:class:`~emolab.preprocess.physio.PhysioConfig`).  Ours:
+        ``"baseline_std"`` divides each channel by its standard deviation in the trial's own
+        pre-stimulus baseline, so no statistic comes from other trials or from test data.  The
+        papers do not describe one; without it the channels' units (µV, µS, arbitrary units in
+        the hundreds) differ by orders of magnitude, and in the smoke profile the physiological
+        models stayed at the majority baseline on trial-kfold arousal (0.47-0.50 accuracy against
+        0.78 with it, both architectures, 15 epochs; measured with :func:`run_grid` on the smoke
+        synthetic data, seed 0).
+    face_size : int
+        Side of the square face crops in pixels (papers: 64).  Ours, for CPU runs: 32 px costs a
+        quarter of the arithmetic of every face convolution.
+    synthetic_knobs : dict
+        Knobs of :class:`~emolab.data.synthetic.SyntheticConfig` changed from the preset when no
+        data folder is given (ignored for real data).
+    checkpoint_interval_s : float
+        :attr:`TrainConfig.checkpoint_interval_s <emolab.train.config.TrainConfig>` of the cells.
+    keep : {"best", "last"}
+        :attr:`TrainConfig.keep <emolab.train.config.TrainConfig>`: early stopping on the
+        validation split and its best epoch, or a fixed budget and the last epoch.
+    fused_model_kwargs : dict
+        Extra arguments of :func:`~emolab.models.build_model` for the models with both
+        modalities only (the unimodal cells stay those of chapter 05).  Ours: the CI profile
+        gives the fused models auxiliary unimodal heads (``auxiliary_heads=True``, see
+        :class:`~emolab.models.MultimodalModel`).  Measured on the CI profile, seed 0,
+        ``trial-kfold``: GBV-Net valence 0.745 -> 0.803 with them (face alone 0.722), Safavi et
+        al. arousal 0.704 -> 0.731 (bio alone 0.722); Safavi et al. valence stayed at 0.532
+        (face alone 0.671), also with modality dropout or standardised features alone (what
+        lifted it is ``fused_train``).  The full profile keeps the papers' models.
+    model_fused_kwargs : dict
+        ``{model: kwargs}``: :func:`~emolab.models.build_model` arguments for that model's fused
+        cells, over ``fused_model_kwargs``.  Ours, for the CI profile: Safavi et al. standardise
+        each branch's features before the concatenation (``normalize_features=True``, see
+        :class:`~emolab.models.MultimodalModel`), so that neither branch drowns the other by
+        scale alone; GBV-Net's gate does not (its arousal fell from 0.683 to 0.644 with them,
+        seed 0).
+    fused_train : dict
+        :class:`~emolab.train.config.TrainConfig` fields for the models with both modalities
+        only, over the profile's own (an ``"augment"`` dict updates the augmentation settings
+        field by field); a ``train`` argument of :func:`grid_cells` still wins.  Ours, for the CI
+        profile: two of GBV-Net's own augmentations on the fused models of both architectures.
+        Every training segment of the physiological branch is shifted circularly in time by up
+        to half a second (``bio_time_shift``): its band powers, which carry arousal, stay, while
+        the exact waveform by which a branch can recognise a segment it has seen moves (Safavi
+        et al.'s last layer weighs every time step separately).  Every training clip of the face
+        gets a random brightness, contrast and saturation (``face_color_jitter``), which blurs a
+        trial's lighting (the face's part of the synthetic trial fingerprint).  Without them the
+        branch that memorises its training trials fastest fits the training data first and
+        loudest, and the fusion head follows it on new trials.  Fused minus the better single
+        modality under ``trial-kfold`` (CI profile, both architectures and tasks, seeds 0, 1
+        and 2): mean over the 12 rows -0.063 without these settings, -0.008 with them; worst
+        row -0.264 (Safavi et al. valence, seed 2) against -0.146 (the same, seed 1).  Rows
+        within 2 points of their better half: 6 of 12 either way.  The unimodal cells stay
+        those of chapter 05, unaugmented.
+    protocol_epochs : dict
+        ``{protocol: epochs}``: an epoch budget for that protocol's cells instead of ``epochs``.
+        Ours, for the CI profile: ``{"loso": 2}``.  A leave-one-subject-out fold trains on five
+        subjects' segments, so 2 epochs take about as many optimiser steps as 8 epochs of one
+        subject's fold, and chapter 08's grid stays within the CI budget.  The leaky pooled
+        protocol keeps ``epochs``: with 2 epochs GBV-Net could not memorise the trials it shares
+        with the test fold, and its paper's protocol scored at or below ``trial-kfold`` for its
+        face models (measured on the CI profile, seed 0).
+    face_subjects_only : bool
+        Build every cell on the subjects with face video only (a face detected in at least one
+        segment; DEAP: participants 1-22).  Face and fusion cells are always restricted to them
+        (a subject without video would be trained and tested on all-zero faces); with this on,
+        the bio-only cells use the same subjects, so every modality is compared on the same
+        people.  ``False`` keeps every subject for the bio-only cells (DEAP: all 32), and
+        :func:`grid_cells` logs that their subjects differ.  Full profile: on (GBV-Net uses the
+        22 DEAP subjects with video); the CI profile's synthetic subjects all have video.
+    eog_regression : bool or None
+        :attr:`PhysioConfig.eog_regression <emolab.preprocess.physio.PhysioConfig>`.  ``None``
+        skips it on DEAP's preprocessed files, whose EOG the dataset authors already removed
+        (the full profile); ``True`` regresses anyway — the CI profile, whose synthetic EEG
+        carries EOG on purpose so that chapter 02 can show the step.
+    model_fps : dict
+        ``{model: {format: fps}}``: face frames per second of that model's cells, per dataset
+        format; models not listed use the store of :func:`prepare_segments` (5 fps, Safavi et al.
+        and DeepVANet).  Full profile: GBV-Net at 10 fps on DEAP and 12 on MAHNOB-HCI, as its
+        paper; :func:`grid_cells` builds (once) a second store at that rate.
+    augment_models : tuple of str
+        Models trained with GBV-Net's six batch augmentations
+        (:meth:`AugmentConfig.all_on <emolab.train.config.AugmentConfig.all_on>`).  Full
+        profile: GBV-Net, as its paper.
+    """
+
+    name: str
+    synthetic_preset: str = "smoke"
+    subjects: tuple[int, ...] | None = None
+    n_splits: int = 10
+    max_folds: int | None = None
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 256
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    n_jobs: int = 1
+    build_jobs: int | None = None
+    torch_threads: int | None = None
+    segments_per_trial: int | None = None
+    normalize: str | None = "baseline_std"
+    face_size: int = 64
+    synthetic_knobs: dict = field(default_factory=dict)
+    checkpoint_interval_s: float = 0.0
+    keep: str = "best"
+    fused_model_kwargs: dict = field(default_factory=dict)
+    model_fused_kwargs: dict = field(default_factory=dict)
+    fused_train: dict = field(default_factory=dict)
+    protocol_epochs: dict = field(default_factory=dict)
+    face_subjects_only: bool = False
+    eog_regression: bool | None = True
+    model_fps: dict = field(default_factory=dict)
+    augment_models: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.subjects is not None:
+            object.__setattr__(self, "subjects", tuple(int(s) for s in self.subjects))
+        if self.n_splits < 2:
+            raise ValueError(f"ExperimentProfile.n_splits must be >= 2, got {self.n_splits}")
+        if self.max_folds is not None and not 1 <= self.max_folds <= self.n_splits:
+            raise ValueError(f"ExperimentProfile.max_folds must be in [1, n_splits], got {self.max_folds}")
+        if self.segments_per_trial is not None and self.segments_per_trial < 1:
+            raise ValueError(f"ExperimentProfile.segments_per_trial must be >= 1, got {self.segments_per_trial}")
+        if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.n_jobs < 1:
+            raise ValueError("ExperimentProfile epochs, patience, batch_size and n_jobs must be positive")
+        if self.build_jobs is not None and self.build_jobs < 1:
+            raise ValueError(f"ExperimentProfile.build_jobs must be >= 1 or None, got {self.build_jobs}")
+        _check_train_fields(self.fused_train, "ExperimentProfile.fused_train")
+        bad = {m: k for m, k in self.model_fused_kwargs.items() if not isinstance(k, Mapping)}
+        if bad:
+            raise ValueError(f"ExperimentProfile.model_fused_kwargs maps model names to dicts of "
+                             f"build_model arguments, got {bad}")  # fmt: skip
+        bad = {p: e for p, e in self.protocol_epochs.items() if not isinstance(e, int) or e < 1}
+        if bad:
+            raise ValueError(f"ExperimentProfile.protocol_epochs must map protocols to epochs >= 1, got {bad}")
+        object.__setattr__(self, "augment_models", tuple(self.augment_models))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def fused_kwargs(self, model: str) -> dict[str, Any]:
+        """:func:`~emolab.models.build_model` arguments of ``model`` with both modalities:
+        ``fused_model_kwargs``, then ``model_fused_kwargs[model]``."""
+        return {**self.fused_model_kwargs, **self.model_fused_kwargs.get(model, {})}
+
+    def build_workers(self) -> int:
+        """:attr:`build_jobs`, with ``None`` resolved to the CPU cores this process may use."""
+        if self.build_jobs is not None:
+            return int(self.build_jobs)
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+
+    def replace(self, **changes: Any) -> "ExperimentProfile":
+        return dataclasses.replace(self, **changes)
+
+
+def _check_train_fields(train: Mapping[str, Any], where: str) -> None:
+    """``ValueError`` naming ``where`` when ``train`` has a key that is no TrainConfig field (or,
+    under ``"augment"``, no AugmentConfig field)."""
+    from emolab.train.config import AugmentConfig, TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(train) - known)
+    aug = train.get("augment", {})
+    if not isinstance(aug, Mapping):
+        raise ValueError(f"{where}: 'augment' must be a dict of AugmentConfig fields, got {aug!r}")
+    unknown += [f"augment.{k}" for k in sorted(set(aug) - {f.name for f in dataclasses.fields(AugmentConfig)})]
+    if unknown:
+        raise ValueError(f"{where}: {unknown} are not TrainConfig (or AugmentConfig) fields; "
+                         f"known: {sorted(known)}")  # fmt: skip
+
+
+def fused_train_settings(train: dict, fused: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict:
+    """The training settings of a fused cell: ``train`` (the profile's, then ``given``), with the
+    profile's ``fused`` settings over them, except the keys ``given`` sets itself."""
+    out = dict(train)
+    for key, value in fused.items():
+        if key in (given or {}):
+            continue
+        out[key] = {**out.get(key, {}), **value} if key == "augment" else value
+    return out
+
+
+PROFILES: dict[str, ExperimentProfile] = {
+    # Ours: the book's CI run, sized so that chapters 05-07 train in minutes on two CPU cores and
+    # their numbers still carry what the text says (on any seed).  Six synthetic subjects of 12
+    # trials of 6 s ("book" preset), every fold of a 3-fold split, 32-px face crops, batches of 8
+    # (a fold trains on ~42 segments: with 256 there would be one step per epoch), a fixed
+    # budget of 8 epochs with the last weights kept (a validation split of one trial is too
+    # noisy to choose an epoch on; it is still scored, for the curves), two worker processes of
+    # one thread each.  The fused models get auxiliary unimodal heads (see fused_model_kwargs),
+    # time-shifted physiological segments and colour-jittered faces (fused_train) and, for Safavi
+    # et al., standardised branch features (model_fused_kwargs).
+    "smoke": ExperimentProfile(name="smoke", synthetic_preset="book", subjects=None, n_splits=3,
+                               max_folds=None, epochs=8, patience=8, batch_size=8, lr=1e-3,
+                               val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=None,
+                               face_size=32, checkpoint_interval_s=30.0, keep="last",
+                               fused_model_kwargs={"auxiliary_heads": True},
+                               model_fused_kwargs={"safavi": {"normalize_features": True}},
+                               fused_train={"augment": {"bio_time_shift": True, "max_shift": 64,
+                                                        "face_color_jitter": True}},
+                               protocol_epochs={"loso": 2}),
+    # The papers' protocol sizes and per-model settings (GBV-Net: faces at 10 fps on DEAP and
+    # 12 on MAHNOB-HCI, its augmentations, its pooled 10-fold protocol; Safavi et al.: 5 fps per
+    # subject), on the subjects with face video; EOG regression left to DEAP's own preprocessing;
+    # epochs/patience ours.
+    "full": ExperimentProfile(name="full", synthetic_preset="deap", subjects=None, n_splits=10,
+                              max_folds=None, epochs=50, patience=8, batch_size=256, lr=1e-3,
+                              val_fraction=0.1, face_subjects_only=True, eog_regression=None,
+                              model_fps={"gbvnet": {"deap": 10.0, "mahnob": 12.0}},
+                              augment_models=("gbvnet",)),
+}  # fmt: skip
+
+
+def get_profile(profile: str | ExperimentProfile = "smoke", **overrides: Any) -> ExperimentProfile:
+    """A profile by name (or as given), with some fields changed.
+
+    Raises ``KeyError`` naming the known profiles, ``TypeError`` for unknown fields.
+    """
+    if isinstance(profile, ExperimentProfile):
+        base = profile
+    else:
+        try:
+            base = PROFILES[profile]
+        except KeyError:
+            raise KeyError(f"unknown profile {profile!r}; known: {sorted(PROFILES)}") from None
+    if not overrides:
+        return base
+    names = {f.name for f in dataclasses.fields(ExperimentProfile)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise TypeError(f"unknown ExperimentProfile field(s) {sorted(unknown)}; known: {sorted(names)}")
+    return dataclasses.replace(base, **overrides)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run a block with ``torch.set_num_threads(n)`` (nothing changes for ``None``), then restore."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+
+def default_results_path(profile: str | ExperimentProfile = "smoke") -> Path:
+    """``cache_dir("results", <profile name>) / "results.csv"`` — shared by every chapter."""
+    return cache_dir("results", get_profile(profile).name) / "results.csv"
+
+
