@@ -4,6 +4,7 @@
   solution;
 * every chapter's reference solutions pass their checks, and a wrong answer fails each check;
 * every chapter's exercises follow stub -> ``%%solution`` -> check cell;
+* each chapter's module ``emolab.exercises.chNN`` registers exactly the checks its notebook calls;
 * ``emolab export --student`` writes the notebooks without solutions;
 * executed with papermill, a wrong solution fails the notebook when ``solutions=True`` and the
   stub passes quietly when it is False.
@@ -179,9 +180,35 @@ def test_exercises_follow_the_pattern(nb):
         assert f"def {name}(" in sol, f"{nb.name}: the solution after stub {name} does not define it"
         m = CHECK_CALL.search(chk)
         assert m and m.groups() == (name, name), f"{nb.name}: no check({name!r}, {name}) cell after the solution of {name}"
-        assert name in exr.CHECKERS, f"{nb.name}: no checker for {name} in emolab/exercises.py"
+        assert name in exr.CHECKERS, f"{nb.name}: no checker for {name} in emolab/exercises/"
         uses = [j for j, c in enumerate(code) if j < i and re.search(rf"\b{name}\(", _src(c))]
         assert not uses, f"{nb.name}: {name} is used before its exercise"
+
+
+CHECK_NAME = re.compile(r'\bcheck\(\s*["\'](\w+)["\']')
+
+
+def _checks_called(nb: Path) -> set[str]:
+    """The exercise names the notebook's code cells pass to ``check(...)``."""
+    cells = json.loads(nb.read_text())["cells"]
+    return {name for c in cells if c["cell_type"] == "code" for name in CHECK_NAME.findall(_src(c))}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_chapter_module_holds_the_checks_of_its_notebook(nb):
+    import importlib
+
+    number = nb.stem[:2]
+    module = importlib.import_module(f"emolab.exercises.ch{number}")
+    assert exr.CHAPTERS[number] is module
+    registered = {name for name, fn in exr.CHECKERS.items() if fn.__module__ == module.__name__}
+    assert registered == _checks_called(nb), f"{module.__name__} registers {sorted(registered)}, {nb.name} checks {sorted(_checks_called(nb))}"
+
+
+def test_every_check_lives_in_its_chapters_module():
+    modules = {f"emolab.exercises.ch{nb.stem[:2]}" for nb in NOTEBOOKS}
+    assert sorted(exr.CHAPTERS) == sorted(nb.stem[:2] for nb in NOTEBOOKS)
+    assert {fn.__module__ for fn in exr.CHECKERS.values()} <= modules
 
 
 def test_solution_bodies_are_formatted():

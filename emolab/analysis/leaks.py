@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from emolab.data.synthetic import design, make_config, simulate_trial
-from emolab.data.synthetic.leakage import eeg_band_features
+from emolab.data.synthetic import make_config
+from emolab.data.synthetic.leakage import simulated_band_powers
 from emolab.train.protocols import Fold, make_folds
 
 __all__ = ["C_GRID", "LEAKS", "FeatureEvaluation", "band_power_dataset", "evaluate_features", "leak_effect",
@@ -58,7 +58,8 @@ def band_power_dataset(
     """Log band-power features of every 1 s segment of a synthetic dataset, simulated in memory.
 
     The trials are those the dataset writer would write for ``fmt``, ``preset``, ``seed`` and
-    ``knobs`` (e.g. ``fingerprint=0``), simulated without files or video.
+    ``knobs`` (e.g. ``fingerprint=0``), simulated without files or video
+    (:func:`~emolab.data.synthetic.leakage.simulated_band_powers`).
 
     Returns
     -------
@@ -68,16 +69,7 @@ def band_power_dataset(
         One row per segment: ``subject``, ``trial``, ``experiment_id``, ``segment`` and the
         ratings ``valence``, ``arousal`` (1-9).
     """
-    cfg = make_config(fmt=fmt, preset=preset, **knobs)
-    X, rows = [], []
-    for row in design(cfg, seed=seed).itertuples():
-        sim = simulate_trial(cfg, row, seed=seed, sfreq=sfreq)
-        feats = eeg_band_features(sim.eeg[:, sim.onset_sample :], sfreq=sfreq, window=int(sfreq))
-        X.append(feats)
-        rows += [{"subject": int(row.subject), "trial": int(row.trial), "experiment_id": int(row.experiment_id),
-                  "segment": k, "valence": float(row.rating_valence), "arousal": float(row.rating_arousal)}
-                 for k in range(len(feats))]  # fmt: skip
-    return np.concatenate(X), pd.DataFrame(rows)
+    return simulated_band_powers(make_config(fmt=fmt, preset=preset, **knobs), seed=seed, sfreq=sfreq)
 
 
 def within_trial_folds(metadata: pd.DataFrame, *, n_splits: int = 3, seed: int = 0) -> list[Fold]:

@@ -6,6 +6,9 @@ over 1 s segments sees segments of the same trial in training and test, so it ca
 trial is this?" instead of "how aroused is this person?".  :func:`fingerprint_gap` measures that
 with the simplest possible pipeline (log band powers of the EEG + logistic regression, both
 scikit-learn), once with segment-level k-fold and once with trial-grouped k-fold.
+
+:func:`simulated_band_powers` is that pipeline's feature step over a whole configuration; chapter
+09's leaks (:func:`emolab.analysis.leaks.band_power_dataset`) use it too.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from emolab.data.synthetic.config import SyntheticConfig, design
 from emolab.data.synthetic.writers import simulate_trial
 
-__all__ = ["FingerprintGap", "eeg_band_features", "fingerprint_gap"]
+__all__ = ["FingerprintGap", "eeg_band_features", "fingerprint_gap", "simulated_band_powers"]
 
 #: EEG bands of the features, in Hz (ours: the classic theta/alpha/beta/gamma split within DEAP's 4-45 Hz).
 FEATURE_BANDS: tuple[tuple[float, float], ...] = ((4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0))
@@ -57,6 +61,33 @@ def eeg_band_features(eeg: np.ndarray, *, sfreq: float = 128.0, window: int = 12
     return np.log(np.stack(bands, axis=-1)).reshape(n_seg, -1)  # (S, C * n_bands)
 
 
+def simulated_band_powers(
+    cfg: SyntheticConfig, *, seed: int = 0, sfreq: float = 128.0
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Log band powers (:func:`eeg_band_features`) of every 1 s segment of ``cfg``'s trials.
+
+    The trials are simulated in memory with the functions the dataset writer uses (no files,
+    no video), each from its stimulus onset, and cut into windows of ``int(sfreq)`` samples.
+
+    Returns
+    -------
+    X : np.ndarray, float, shape (n_segments, n_eeg_channels * len(FEATURE_BANDS))
+        Log powers of the theta, alpha, beta and gamma bands (µV², natural log).
+    metadata : DataFrame
+        One row per segment: ``subject``, ``trial``, ``experiment_id``, ``segment`` and the
+        ratings ``valence``, ``arousal`` (1-9).
+    """
+    X, rows = [], []
+    for row in design(cfg, seed=seed).itertuples():
+        sim = simulate_trial(cfg, row, seed=seed, sfreq=sfreq)
+        feats = eeg_band_features(sim.eeg[:, sim.onset_sample :], sfreq=sfreq, window=int(sfreq))
+        X.append(feats)
+        rows += [{"subject": int(row.subject), "trial": int(row.trial), "experiment_id": int(row.experiment_id),
+                  "segment": k, "valence": float(row.rating_valence), "arousal": float(row.rating_arousal)}
+                 for k in range(len(feats))]  # fmt: skip
+    return np.concatenate(X), pd.DataFrame(rows)
+
+
 def fingerprint_gap(
     cfg: SyntheticConfig, *, seed: int = 0, task: str = "arousal", n_splits: int = 5
 ) -> FingerprintGap:
@@ -72,14 +103,9 @@ def fingerprint_gap(
 
     if task not in ("valence", "arousal"):
         raise ValueError(f"task must be 'valence' or 'arousal', got {task!r}")
-    X, y, groups = [], [], []
-    for row in design(cfg, seed=seed).itertuples():
-        sim = simulate_trial(cfg, row, seed=seed, sfreq=128.0)
-        feats = eeg_band_features(sim.eeg[:, sim.onset_sample :])
-        X.append(feats)
-        y += [getattr(row, f"rating_{task}") >= 5] * len(feats)
-        groups += [row.subject * 1000 + row.experiment_id] * len(feats)
-    X, y = np.concatenate(X), np.asarray(y)
+    X, meta = simulated_band_powers(cfg, seed=seed)
+    y = (meta[task] >= 5).to_numpy()
+    groups = (meta["subject"] * 1000 + meta["experiment_id"]).to_numpy()
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     seg = cross_val_score(clf, X, y, cv=KFold(n_splits, shuffle=True, random_state=seed)).mean()
     trial = cross_val_score(clf, X, y, cv=GroupKFold(n_splits), groups=groups).mean()
