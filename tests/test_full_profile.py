@@ -112,6 +112,28 @@ def test_grid_cells_apply_the_per_model_settings(faces, caplog):
     assert {c.data["kwargs"]["store"] for c in gb} == {str(Path(own.store.path).resolve())}
 
 
+def test_a_store_at_another_frame_rate_builds_with_worker_processes(faces, monkeypatch):
+    """segments_at_fps builds like every store build: n_jobs workers, one per core by default."""
+    from emolab.experiments import segments
+
+    *_, both = faces
+    asked = []
+
+    def build_store(*args, n_jobs, **kwargs):
+        asked.append(n_jobs)
+        raise RuntimeError("stop")  # only the call is checked
+
+    monkeypatch.setattr(segments, "build_store", build_store)
+    for n_jobs, expected in ((3, 3), (None, ex.available_cores())):
+        with pytest.raises(RuntimeError, match="stop"):
+            ex.segments_at_fps(both, 7.0, n_jobs=n_jobs)
+        assert asked[-1] == expected
+    with pytest.raises(RuntimeError, match="stop"):  # and so does the grid that needs it
+        ex.grid_cells(both, models=["gbvnet"], modalities=[("face",)], profile=TINY.replace(
+            face_subjects_only=False, build_jobs=2, model_fps={"gbvnet": {"deap": 7.0}}))
+    assert asked[-1] == 2
+
+
 def test_fused_cells_get_the_profiles_fused_settings_and_the_unimodal_cells_do_not(faces):
     both = faces[3]
     profile = TINY.replace(face_subjects_only=False, augment_models=(),

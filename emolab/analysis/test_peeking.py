@@ -13,7 +13,6 @@ import pandas as pd
 from emolab._logging import logger, use_log_level
 from emolab.experiments.profiles import (
     ExperimentProfile,
-    fused_train_settings,
     get_profile,
     torch_threads,
 )
@@ -96,12 +95,12 @@ def peek_test_epochs(
     keep = profile.max_folds if max_folds is None else max_folds
     if keep is not None:
         folds = [f for f in folds if f.fold < keep]
-    config = TrainConfig(task=task, modalities=tuple(modalities), lr=profile.lr, batch_size=profile.batch_size,
-                         epochs=epochs, patience=epochs, val_fraction=profile.val_fraction, seed=seed,
-                         device=device, progress=False)  # fmt: skip
+    # the profile's settings of this model's cells (fused ones included), with the whole curve
+    # trained (patience = epochs) and the trainer's own choice on the validation split
+    settings = profile.train_settings(model, fused=len(modalities) > 1, seed=seed, device=device)
+    config = TrainConfig.from_dict({**settings, "task": task, "modalities": tuple(modalities), "epochs": epochs,
+                                    "patience": epochs, "keep": "best", "checkpoint_interval_s": 0.0})  # fmt: skip
     fused = profile.fused_kwargs(model) if len(modalities) > 1 else {}
-    if len(modalities) > 1:  # the fused cells' own training settings (profile.fused_train)
-        config = TrainConfig.from_dict(fused_train_settings(config.to_dict(), profile.fused_train, None))
     ok = meta["has_face"].to_numpy(bool) if tuple(modalities) == ("face",) else np.ones(len(meta), bool)
     args = dict(dataset=dataset, meta=meta, labels=labels, ok=ok, config=config, model=model,
                 modalities=tuple(modalities), fused=fused, seed=seed)  # fmt: skip

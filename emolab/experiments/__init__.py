@@ -56,6 +56,7 @@ from emolab.experiments.grids import (
 from emolab.experiments.profiles import (
     PROFILES,
     ExperimentProfile,
+    available_cores,
     default_results_path,
     get_profile,
     torch_threads,
@@ -85,7 +86,7 @@ from emolab.store.dataset import (
 
 __all__ = [
     "GRIDS", "PAPER_PROTOCOL", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
-    "audit_protocols", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
+    "audit_protocols", "available_cores", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
     "grid_cells", "grid_histories", "grid_predictions", "grids", "has_face_results", "load_grid_results",
     "open_segments", "paper_protocol", "prepare_segments", "protocol_gaps", "run_grid", "runnable_grids",
     "segment_shapes", "segments_at_fps", "summarize", "synthetic_expectations", "torch_threads", "verdicts",

@@ -201,14 +201,38 @@ class ExperimentProfile:
         ``fused_model_kwargs``, then ``model_fused_kwargs[model]``."""
         return {**self.fused_model_kwargs, **self.model_fused_kwargs.get(model, {})}
 
+    def train_settings(self, model: str, *, fused: bool, protocol: str | None = None, seed: int = 0,
+                       device: str = "auto", given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The :class:`~emolab.train.config.TrainConfig` fields of ``model``'s cells under this
+        profile: the one place a profile becomes training settings.
+
+        In order: the profile's budget (``lr``, ``batch_size``, ``epochs``, ``patience``,
+        ``val_fraction``, ``keep``, ``checkpoint_interval_s``), GBV-Net's augmentations for the
+        ``augment_models``, then ``given`` (a grid's ``train`` argument); for a model with both
+        modalities (``fused``) the profile's ``fused_train`` over them, except the keys ``given``
+        sets; last the ``protocol``'s own epoch budget (``protocol_epochs``) unless ``given`` sets
+        the epochs.  ``task`` and ``modalities`` are the cell's (left at their defaults here).
+        """
+        from emolab.train.config import AugmentConfig, TrainConfig
+        from emolab.train.protocols import get_protocol
+
+        given = dict(given or {})
+        out = TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, patience=self.patience,
+                          val_fraction=self.val_fraction, seed=seed, device=device, progress=False,
+                          checkpoint_interval_s=self.checkpoint_interval_s, keep=self.keep).to_dict()  # fmt: skip
+        if model in self.augment_models:
+            out["augment"] = dataclasses.asdict(AugmentConfig.all_on())
+        out.update(given)
+        if fused:
+            out = _fused_train_settings(out, self.fused_train, given)
+        epochs = None if protocol is None else self.protocol_epochs.get(get_protocol(protocol).name)
+        if epochs is not None and "epochs" not in given:
+            out["epochs"] = epochs
+        return out
+
     def build_workers(self) -> int:
         """:attr:`build_jobs`, with ``None`` resolved to the CPU cores this process may use."""
-        if self.build_jobs is not None:
-            return int(self.build_jobs)
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return max(1, os.cpu_count() or 1)
+        return available_cores() if self.build_jobs is None else int(self.build_jobs)
 
     def replace(self, **changes: Any) -> "ExperimentProfile":
         return dataclasses.replace(self, **changes)
@@ -230,7 +254,7 @@ def _check_train_fields(train: Mapping[str, Any], where: str) -> None:
                          f"known: {sorted(known)}")  # fmt: skip
 
 
-def fused_train_settings(train: dict, fused: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict:
+def _fused_train_settings(train: dict, fused: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict:
     """The training settings of a fused cell: ``train`` (the profile's, then ``given``), with the
     profile's ``fused`` settings over them, except the keys ``given`` sets itself."""
     out = dict(train)
@@ -270,6 +294,14 @@ PROFILES: dict[str, ExperimentProfile] = {
                               model_fps={"gbvnet": {"deap": 10.0, "mahnob": 12.0}},
                               augment_models=("gbvnet",)),
 }  # fmt: skip
+
+
+def available_cores() -> int:
+    """The CPU cores this process may use (its affinity on Linux, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def get_profile(profile: str | ExperimentProfile = "smoke", **overrides: Any) -> ExperimentProfile:

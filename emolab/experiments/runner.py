@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -15,7 +14,6 @@ from emolab.experiments.grids import resolve_protocols
 from emolab.experiments.profiles import (
     ExperimentProfile,
     default_results_path,
-    fused_train_settings,
     get_profile,
     torch_threads,
 )
@@ -49,15 +47,8 @@ def grid_cells(
     :func:`segments_at_fps`), ``augment_models``; ``"paper"``
     among ``protocols`` is each model's paper protocol (:func:`~emolab.experiments.paper_protocol`).
     """
-    from emolab.train.config import AugmentConfig, TrainConfig
-
     profile = get_profile(profile)
     fmt = dataset.store.config["reader"]["dataset"]
-    base_train = TrainConfig(lr=profile.lr, batch_size=profile.batch_size, epochs=profile.epochs,
-                             patience=profile.patience, val_fraction=profile.val_fraction, seed=seed,
-                             device=device, progress=False,
-                             checkpoint_interval_s=profile.checkpoint_interval_s,
-                             keep=profile.keep).to_dict()  # fmt: skip
     # models sharing the same settings keep one make_cells call (and the cell order of before)
     groups: dict[tuple, list[str]] = {}
     for model in models:
@@ -65,29 +56,20 @@ def grid_cells(
         proto = resolve_protocols(model, protocols)
         fused = json.dumps(profile.fused_kwargs(model), sort_keys=True)
         groups.setdefault((fps, model in profile.augment_models, proto, fused), []).append(model)
-    # a protocol's own epoch budget (profile.protocol_epochs), unless `train` sets the epochs
-    protocol_epochs = {} if "epochs" in (train or {}) else dict(profile.protocol_epochs)
     cells = []
-    for (fps, augment, protos, _), group in groups.items():
-        data_set = dataset if fps is None else segments_at_fps(dataset, fps)
-        train_d = dict(base_train)
-        if augment:
-            train_d["augment"] = dataclasses.asdict(AugmentConfig.all_on())
-        train_d.update(train or {})
-        fused_d = fused_train_settings(train_d, profile.fused_train, train)
-        cells += _modality_cells(data_set, group, modalities, tasks, list(protos), profile, seed, train_d,
-                                 model_kwargs, protocol_epochs, fused_train=fused_d)  # fmt: skip
+    for (fps, _, protos, _), group in groups.items():
+        at_fps = dataset if fps is None else segments_at_fps(dataset, fps, n_jobs=profile.build_workers())
+        cells += _modality_cells(at_fps, models=group,
+                                 modalities=modalities, tasks=tasks, protocols=protos, profile=profile,
+                                 seed=seed, device=device, model_kwargs=model_kwargs, train=train)  # fmt: skip
     return cells
 
 
-def _modality_cells(dataset, models, modalities, tasks, protocols, profile, seed, train, model_kwargs,
-                    protocol_epochs=None, *, fused_train: dict) -> list:  # fmt: skip
-    from emolab.train.protocols import get_protocol
+def _modality_cells(dataset, *, models: Sequence[str], modalities: Sequence[Sequence[str]], tasks: Sequence[str],
+                    protocols: Sequence[str], profile: ExperimentProfile, seed: int, device: str,
+                    model_kwargs: dict | None, train: dict | None) -> list:  # fmt: skip
+    """The cells of one group of models that share their settings (:func:`grid_cells`)."""
     from emolab.train.sweep import make_cells
-
-    def protocol_train(protocol: str, base: dict) -> dict:
-        epochs = (protocol_epochs or {}).get(get_protocol(protocol).name)
-        return base if epochs is None else {**base, "epochs": epochs}
 
     store_path = str(Path(dataset.store.path).resolve())
     mk = {**segment_shapes(dataset), **(model_kwargs or {})}
@@ -115,14 +97,15 @@ def _modality_cells(dataset, models, modalities, tasks, protocols, profile, seed
         data = {"factory": "emolab.store:open_segments",
                 "kwargs": {"store": store_path, "subjects": subjects, "modalities": list(mods),
                            "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
-        fused = profile.fused_kwargs(models[0]) if len(mods) > 1 else {}  # one setting per group
-        mods_train = fused_train if len(mods) > 1 else train
+        fused = len(mods) > 1
+        build = profile.fused_kwargs(models[0]) if fused else {}  # one setting per group
         for protocol in protocols:
+            settings = profile.train_settings(models[0], fused=fused, protocol=protocol, seed=seed, device=device,
+                                              given=train)  # fmt: skip
             cells += make_cells(meta.reset_index(drop=True), models=list(models), modalities=[mods],
                                 tasks=list(tasks), protocols=[protocol], n_splits=profile.n_splits,
-                                split_seed=seed, max_folds=profile.max_folds,
-                                train=protocol_train(protocol, mods_train),
-                                model_kwargs={**fused, **mk}, data=data)  # fmt: skip
+                                split_seed=seed, max_folds=profile.max_folds, train=settings,
+                                model_kwargs={**build, **mk}, data=data)  # fmt: skip
     return cells
 
 

@@ -9,7 +9,10 @@ from typing import Any
 
 from emolab._logging import logger, use_log_level
 from emolab.data.formats import detect_format
-from emolab.experiments.profiles import ExperimentProfile, get_profile
+from emolab.experiments.profiles import ExperimentProfile, available_cores, get_profile
+from emolab.preprocess.face import FaceConfig
+from emolab.preprocess.physio import PhysioConfig
+from emolab.store.build import build_store
 from emolab.store.dataset import face_subjects, open_segments
 
 
@@ -62,10 +65,6 @@ def prepare_segments(
         (:func:`face_subjects`) — and the requested modalities (only the first
         ``profile.segments_per_trial`` segments of each trial when that is set).
     """
-    from emolab.store import build_store
-    from emolab.preprocess.face import FaceConfig
-    from emolab.preprocess.physio import PhysioConfig
-
     profile = get_profile(profile)
     if fmt == "auto":
         fmt = "deap" if data_root is None else detect_format(data_root)
@@ -114,17 +113,16 @@ def prepare_segments(
 
 
 
-def segments_at_fps(dataset, fps: float, *, verbose: bool | str | None = None):
+def segments_at_fps(dataset, fps: float, *, n_jobs: int | None = None, verbose: bool | str | None = None):
     """The same segments as ``dataset`` with face crops at another frame rate.
 
     Builds (once; it is cached like every store) the store with ``dataset``'s reader,
     physiological and face settings except ``fps``, beside ``dataset``'s own store, and opens it
     with the same subjects, modalities and ``segments_per_trial``.  Returns ``dataset`` itself
-    when its face crops are already at ``fps`` or it has no face modality.
+    when its face crops are already at ``fps`` or it has no face modality.  ``n_jobs`` worker
+    processes build it, one subject each (``None``: one per CPU core this process may use), as
+    every store build.
     """
-    from emolab.store import build_store
-    from emolab.preprocess.face import FaceConfig
-    from emolab.preprocess.physio import PhysioConfig
 
     cfg = dataset.store.config
     if cfg.get("face") is None or abs(float(cfg["face"]["fps"]) - float(fps)) < 1e-9:
@@ -132,7 +130,8 @@ def segments_at_fps(dataset, fps: float, *, verbose: bool | str | None = None):
     face = FaceConfig(**{**cfg["face"], "fps": float(fps)})
     store = build_store(cfg["reader"]["root"], dataset=cfg["reader"]["dataset"], subjects=list(dataset.subjects),
                         physio=PhysioConfig(**cfg["physio"]), face=face, modalities=tuple(cfg["modalities"]),
-                        store_root=Path(dataset.store.path).parent, progress=True, verbose=verbose)  # fmt: skip
+                        store_root=Path(dataset.store.path).parent, progress=True, verbose=verbose,
+                        n_jobs=available_cores() if n_jobs is None else int(n_jobs))  # fmt: skip
     return open_segments(str(store.path), subjects=list(dataset.subjects), modalities=tuple(dataset.modalities),
                          segments_per_trial=getattr(dataset, "segments_per_trial", None))  # fmt: skip
 
