@@ -170,3 +170,25 @@ def test_every_registry_grid_belongs_to_a_chapter_that_reads_it():
         assert len(chapters) == 1, name
         code = _code(next((ROOT / "notebooks").glob(f"{chapters.pop()}_*.ipynb")))
         assert f'"{name}"' in code or name == "fingerprint", f"grid {name!r} is read by no chapter"
+
+
+@pytest.mark.parametrize("nb_path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem[:2])
+def test_notebook_imports_resolve(nb_path):
+    """Every ``import``/``from ... import`` of emolab in a chapter names a module or attribute
+    that exists (caught here in seconds rather than after executing the book)."""
+    import importlib
+
+    for c in json.loads(nb_path.read_text())["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        src = "\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith(("%", "!")))
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "emolab":
+                mod = importlib.import_module(node.module)
+                for a in node.names:
+                    assert hasattr(mod, a.name) or importlib.util.find_spec(f"{node.module}.{a.name}"), \
+                        f"{nb_path.name}: from {node.module} import {a.name}"
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] == "emolab":
+                        importlib.import_module(a.name)
