@@ -27,7 +27,8 @@ class ExperimentProfile:
         Profile name; also names the default results folder.
     synthetic_preset : str
         Preset of :func:`~emolab.data.synthetic.ensure_synthetic` used when no data folder is
-        given (``"smoke"``: 4 subjects x 10 trials of 20 s; ``"deap"``: DEAP's sizes).
+        given (``"book"``: 6 subjects x 12 trials of 6 s, the CI profile's; ``"deap"``: DEAP's
+        sizes).
     subjects : tuple of int or None
         Subjects to build and use; ``None`` = every subject in the data folder.
     n_splits : int
@@ -50,21 +51,16 @@ class ExperimentProfile:
         ``build_jobs`` times faster; the files do not depend on it.
     torch_threads : int or None
         Threads of torch's CPU operators while a grid or a demonstration trains in this process
-        (``None``: torch's default).  Ours: one thread per process is much faster than two on
-        small batches when the cores are shared (measured in the chapters' smoke runs), and two
-        worker processes of one thread each use both cores of a CI machine.
+        (``None``: torch's default).  Ours: two worker processes of one thread each use both
+        cores of a CI machine.
     segments_per_trial : int or None
         Keep only the first segments of every trial (``None``: all).  Ours, for smoke runs on a
         CPU: it shortens every trial alike, so the protocols stay comparable.
     normalize : {"baseline_std", None}
         Physiological normalisation (:class:`~emolab.preprocess.physio.PhysioConfig`).  Ours:
         ``"baseline_std"`` divides each channel by its standard deviation in the trial's own
-        pre-stimulus baseline, so no statistic comes from other trials or from test data.  The
-        papers do not describe one; without it the channels' units (µV, µS, arbitrary units in
-        the hundreds) differ by orders of magnitude, and in the smoke profile the physiological
-        models stayed at the majority baseline on trial-kfold arousal (0.47-0.50 accuracy against
-        0.78 with it, both architectures, 15 epochs; measured with :func:`run_grid` on the smoke
-        synthetic data, seed 0).
+        pre-stimulus baseline; the papers describe none (why, and what it was measured to do:
+        ``book/ci_profile.md``).
     face_size : int
         Side of the square face crops in pixels (papers: 64).  Ours, for CPU runs: 32 px costs a
         quarter of the arithmetic of every face convolution.
@@ -80,44 +76,22 @@ class ExperimentProfile:
         Extra arguments of :func:`~emolab.models.build_model` for the models with both
         modalities only (the unimodal cells stay those of chapter 05).  Ours: the CI profile
         gives the fused models auxiliary unimodal heads (``auxiliary_heads=True``, see
-        :class:`~emolab.models.MultimodalModel`).  Measured on the CI profile, seed 0,
-        ``trial-kfold``: GBV-Net valence 0.745 -> 0.803 with them (face alone 0.722), Safavi et
-        al. arousal 0.704 -> 0.731 (bio alone 0.722); Safavi et al. valence stayed at 0.532
-        (face alone 0.671), also with modality dropout or standardised features alone (what
-        lifted it is ``fused_train``).  The full profile keeps the papers' models.
+        :class:`~emolab.models.MultimodalModel`); the full profile keeps the papers' models.
     model_fused_kwargs : dict
         ``{model: kwargs}``: :func:`~emolab.models.build_model` arguments for that model's fused
         cells, over ``fused_model_kwargs``.  Ours, for the CI profile: Safavi et al. standardise
-        each branch's features before the concatenation (``normalize_features=True``, see
-        :class:`~emolab.models.MultimodalModel`), so that neither branch drowns the other by
-        scale alone; GBV-Net's gate does not (its arousal fell from 0.683 to 0.644 with them,
-        seed 0).
+        each branch's features before the concatenation (``normalize_features=True``).
     fused_train : dict
         :class:`~emolab.train.config.TrainConfig` fields for the models with both modalities
         only, over the profile's own (an ``"augment"`` dict updates the augmentation settings
         field by field); a ``train`` argument of :func:`grid_cells` still wins.  Ours, for the CI
-        profile: two of GBV-Net's own augmentations on the fused models of both architectures.
-        Every training segment of the physiological branch is shifted circularly in time by up
-        to half a second (``bio_time_shift``): its band powers, which carry arousal, stay, while
-        the exact waveform by which a branch can recognise a segment it has seen moves (Safavi
-        et al.'s last layer weighs every time step separately).  Every training clip of the face
-        gets a random brightness, contrast and saturation (``face_color_jitter``), which blurs a
-        trial's lighting (the face's part of the synthetic trial fingerprint).  Without them the
-        branch that memorises its training trials fastest fits the training data first and
-        loudest, and the fusion head follows it on new trials.  Fused minus the better single
-        modality under ``trial-kfold`` (CI profile, both architectures and tasks, seeds 0, 1
-        and 2): mean over the 12 rows -0.063 without these settings, -0.008 with them; worst
-        row -0.264 (Safavi et al. valence, seed 2) against -0.146 (the same, seed 1).  Rows
-        within 2 points of their better half: 6 of 12 either way.  The unimodal cells stay
+        profile: two of GBV-Net's own augmentations, ``bio_time_shift`` and
+        ``face_color_jitter``, on the fused models of both architectures; the unimodal cells stay
         those of chapter 05, unaugmented.
     protocol_epochs : dict
         ``{protocol: epochs}``: an epoch budget for that protocol's cells instead of ``epochs``.
-        Ours, for the CI profile: ``{"loso": 2}``.  A leave-one-subject-out fold trains on five
-        subjects' segments, so 2 epochs take about as many optimiser steps as 8 epochs of one
-        subject's fold, and chapter 08's grid stays within the CI budget.  The leaky pooled
-        protocol keeps ``epochs``: with 2 epochs GBV-Net could not memorise the trials it shares
-        with the test fold, and its paper's protocol scored at or below ``trial-kfold`` for its
-        face models (measured on the CI profile, seed 0).
+        Ours, for the CI profile: ``{"loso": 2}`` (a leave-one-subject-out fold trains on five
+        subjects' segments).
     face_subjects_only : bool
         Build every cell on the subjects with face video only (a face detected in at least one
         segment; DEAP: participants 1-22).  Face and fusion cells are always restricted to them
@@ -266,8 +240,8 @@ def _fused_train_settings(train: dict, fused: Mapping[str, Any], given: Mapping[
 
 
 PROFILES: dict[str, ExperimentProfile] = {
-    # Ours: the book's CI run, sized so that chapters 05-07 train in minutes on two CPU cores and
-    # their numbers still carry what the text says (on any seed).  Six synthetic subjects of 12
+    # Ours: the book's CI run, sized so that chapters 05-07 train in minutes on two CPU cores
+    # (book/ci_profile.md gives each departure from the papers and the measurements behind it).  Six synthetic subjects of 12
     # trials of 6 s ("book" preset), every fold of a 3-fold split, 32-px face crops, batches of 8
     # (a fold trains on ~42 segments: with 256 there would be one step per epoch), a fixed
     # budget of 8 epochs with the last weights kept (a validation split of one trial is too
