@@ -8,7 +8,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.emolab-installed
 
-.PHONY: venv book test clean
+.PHONY: venv book test check-browser clean
+
+# `make test` opens the built book in headless Chromium (tests/test_browser.py), about ten minutes
+# in on a fresh machine.  check-browser runs first, before the virtual environment is installed,
+# and stops at once when the browser or its driver is missing, naming the command that installs
+# them (make itself installs nothing system-wide; .ci/run installs them where it may).
+BROWSERS        := chromium chromium-browser google-chrome
+BROWSER_INSTALL := sudo apt-get install chromium chromium-driver
+# The prerequisites of `test` run in the order written, the browser check first.
+.NOTPARALLEL:
 
 venv: $(STAMP)
 
@@ -27,8 +36,19 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(BIN)/emolab book
 
-test: $(STAMP)
+test: check-browser $(STAMP)
 	$(BIN)/python -m pytest
+
+check-browser:
+	@found=""; for b in $(BROWSERS); do command -v $$b >/dev/null 2>&1 && found=$$b && break; done; \
+	if [ -z "$$found" ] || ! command -v chromedriver >/dev/null 2>&1; then \
+	  echo "make test: the browser test needs Chromium and chromedriver on PATH" \
+	    "(found browser: $${found:-none}; chromedriver: $$(command -v chromedriver || echo none))." >&2; \
+	  echo "Install them, then run make test again:  $(BROWSER_INSTALL)" >&2; \
+	  echo "(Debian's packages; on Ubuntu 24.04 or elsewhere, Google Chrome and its chromedriver on PATH" \
+	    "also do)" >&2; \
+	  exit 1; \
+	fi
 
 clean:
 	rm -rf book/_build book/chapters .pytest_cache

@@ -29,8 +29,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 1280, 900
-INSTALL = ("install the browser and its driver: `apt-get install chromium chromium-driver` "
-           "(Debian/Ubuntu; .ci/run does this), and Selenium: `pip install -e '.[test]'`")  # fmt: skip
+INSTALL = ("install the browser and its driver: `sudo apt-get install chromium chromium-driver` "
+           "(Debian; .ci/run does this), and Selenium: `pip install -e '.[test]'`")  # fmt: skip
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
 
 

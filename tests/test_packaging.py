@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -64,3 +68,44 @@ def test_package_imports_and_reports_version():
 
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert emolab.__version__ == meta["version"]
+
+
+def _make(target: str, path_dirs: list[Path], tmp_path: Path) -> subprocess.CompletedProcess:
+    make = shutil.which("make")
+    assert make, "make is not on PATH (README: the two commands need it)"
+    env = {"PATH": os.pathsep.join(map(str, path_dirs)), "HOME": str(tmp_path)}
+    return subprocess.run([make, "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}"],
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def _fake_exe(folder: Path, name: str) -> None:
+    folder.mkdir(exist_ok=True)
+    exe = folder / name
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+
+
+def test_make_test_stops_at_once_without_the_browser(tmp_path):
+    # Nothing on PATH: neither a browser nor its driver.  `make test` must stop before creating
+    # the virtual environment (minutes) and name the command that installs both.
+    (tmp_path / "bin").mkdir()
+    start = time.monotonic()
+    proc = _make("test", [tmp_path / "bin"], tmp_path)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert "sudo apt-get install chromium chromium-driver" in proc.stderr, proc.stderr
+    assert not (tmp_path / "venv").exists(), "the virtual environment was started before the check"
+    assert elapsed < 10, f"make test took {elapsed:.1f} s to fail"
+
+
+def test_make_check_browser_needs_the_driver_too(tmp_path):
+    _fake_exe(tmp_path / "bin", "chromium")
+    proc = _make("check-browser", [tmp_path / "bin"], tmp_path)
+    assert proc.returncode != 0 and "chromedriver: none" in proc.stderr, proc.stderr
+
+
+def test_make_check_browser_passes_with_browser_and_driver(tmp_path):
+    for name in ("google-chrome", "chromedriver"):
+        _fake_exe(tmp_path / "bin", name)
+    proc = _make("check-browser", [tmp_path / "bin"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
