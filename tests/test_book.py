@@ -7,10 +7,13 @@ so the checkout is left untouched.
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
+from packaging.version import Version
 
 from emolab.book import BookError, build_book, execute_notebooks, scan_html_for_errors
 
@@ -91,3 +94,29 @@ def test_build_book_raises_naming_the_failing_notebook(tmp_path):
     # cell 3: papermill runs the parameters build_book injects (solutions=True) as cell 2
     with pytest.raises(BookError, match=r"00_bad\.ipynb: cell 3: ModuleNotFoundError"):
         build_book(project)
+
+
+@pytest.mark.parametrize("page", ["book/cluster.md", "README.md"])
+def test_cluster_instructions_keep_the_cluster_private(page):
+    text = (ROOT / page).read_text()
+    assert "Keep your cluster private" in text, f"{page}: no 'Keep your cluster private' paragraph"
+    for needed in ("private network", "--node-ip-address", "RAY_AUTH_MODE=token", "ray get-auth-token",
+                   "--dashboard-host=127.0.0.1", "https://docs.ray.io/en/latest/ray-security/index.html"):  # fmt: skip
+        assert needed in text, f"{page}: the cluster instructions do not mention {needed}"
+    # every `ray start` of the page, joined across backslash continuations, uses those settings
+    commands = [c for c in re.sub(r"\\\n\s*", " ", text).splitlines() if "ray start" in c and "`" not in c]
+    assert any("--head" in c for c in commands), f"{page}: no command that starts the head"
+    for command in commands:
+        assert "--node-ip-address=" in command, f"{page}: {command.strip()}"
+        if "--head" in command:
+            assert "--dashboard-host=127.0.0.1" in command, f"{page}: {command.strip()}"
+    head = text.index("ray start --head")
+    assert text.rfind("RAY_AUTH_MODE=token", 0, head) != -1, f"{page}: token auth is set after the head starts"
+
+
+def test_ray_extra_has_token_authentication():
+    # RAY_AUTH_MODE=token, which the cluster page relies on, came with Ray 2.52.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in ("ray", "test"):
+        (spec,) = [r for r in extras[extra] if r.startswith("ray")]
+        assert Version(spec.split(">=")[1]) >= Version("2.52"), f"pyproject.toml [{extra}]: {spec}"
