@@ -649,7 +649,17 @@ CKPT_CASES = {
     "garbage": (lambda p: p.write_bytes(b"not a checkpoint at all" * 10), r"refused or not a checkpoint|truncated"),
     "code": (lambda p: torch.save({"x": _Evil()}, p), r"refused or not a checkpoint"),
     "tensor": (lambda p: torch.save(torch.ones(2), p), r"holds a Tensor, not a state dict"),
+    # torch's legacy (pre-zip) format, cut short: the unpickler raised IndexError or struct.error
+    # (neither naming the file) before load_checkpoint caught every damage
+    "one byte": (lambda p: p.write_bytes(b"\x80"), r"truncated or damaged \(1 bytes; IndexError"),
+    "legacy cut": (lambda p: _legacy_cut(p, 30), r"truncated or damaged \(30 bytes; error: unpack"),
+    "legacy cut later": (lambda p: _legacy_cut(p, 25), r"truncated or damaged \(25 bytes; IndexError"),
 }  # fmt: skip
+
+
+def _legacy_cut(path: Path, keep: int) -> None:
+    torch.save({"model": {"w": torch.ones(3)}, "epoch": 2}, path, _use_new_zipfile_serialization=False)
+    path.write_bytes(path.read_bytes()[:keep])
 
 
 @pytest.mark.parametrize("case", sorted(CKPT_CASES))
