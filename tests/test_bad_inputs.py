@@ -54,6 +54,33 @@ def _dat_arrays(n_trials=3, n_samples=384 + 128):
     return data, labels
 
 
+def test_extra_keys_in_a_dat_are_named_in_a_warning_and_refused_by_strict(tmp_path, caplog_emolab):
+    fake = _deap(tmp_path, subjects=(1,))
+    dat = fake.root / "data_preprocessed_python" / "s01.dat"
+    data, labels = load_deap_dat(dat)
+    dat.write_bytes(fakedata.py2_pickle_bytes({"data": data, "labels": labels, "baseline": data[:, :, :10],
+                                               "labels_old": labels}))  # fmt: skip
+    recs = list(read_deap(fake.root))
+    assert len(recs) == 3 and np.array_equal(recs[0].signals, data[recs[0].experiment_id - 1].astype(np.float32))
+    warning = [r.getMessage() for r in caplog_emolab.records if r.levelname == "WARNING" and "key(s)" in r.getMessage()]
+    assert len(warning) == 1 and str(dat) in warning[0] and "['baseline', 'labels_old']" in warning[0]
+    with pytest.raises(DeapFormatError, match=re.escape(str(dat)) + r": key\(s\) \['baseline', 'labels_old'\]"):
+        load_deap_dat(dat, strict=True)
+
+
+def test_face_videos_without_their_dat_are_a_recorded_skip(tmp_path, caplog_emolab):
+    fake = _deap(tmp_path, video_subjects=[1, 2])
+    (fake.root / "data_preprocessed_python" / "s02.dat").unlink()
+    skips: list[Skip] = []
+    assert {r.subject for r in read_deap(fake.root, skips=skips)} == {1}
+    assert [(s.path.name, s.what) for s in skips] == [("s02", "face videos of subject 2")]
+    assert "s02.dat is missing" in skips[0].reason and "face_video/s02" in caplog_emolab.text
+    report = verify_dataset(fake.root, dataset="synthetic-deap", check_videos=False)
+    assert [(s.path.name, s.what) for s in report.skipped] == [("s02", "face videos of subject 2")]
+    assert "face_video/s02: face videos of subject 2" in report.format()
+    assert "s02.dat is missing" in report.format()
+
+
 # ============================================================================================
 # DEAP .dat files
 # ============================================================================================

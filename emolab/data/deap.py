@@ -84,7 +84,8 @@ def list_deap_subjects(root: str | Path, *, skips: list[Skip] | None = None) -> 
 
     Only names matching ``sNN.dat`` exactly (two digits) count.  Other ``*.dat`` files there
     (``s1.dat``, ``s01 (1).dat``, ``s01.dat.dat``) are left out with a warning and, when ``skips``
-    is given, a :class:`~emolab.data.record.Skip` appended to it.
+    is given, a :class:`~emolab.data.record.Skip` appended to it.  So is a ``face_video/sNN``
+    folder whose ``sNN.dat`` is missing: without its signals and labels the subject is not read.
     """
     folder = Path(root) / "data_preprocessed_python"
     if not folder.is_dir():
@@ -103,6 +104,15 @@ def list_deap_subjects(root: str | Path, *, skips: list[Skip] | None = None) -> 
         logger.warning("%s", skip)
         if skips is not None:
             skips.append(skip)
+    videos = Path(root) / "face_video"
+    for d in sorted(videos.glob("s[0-9][0-9]")) if videos.is_dir() else []:
+        if d.is_dir() and int(d.name[1:]) not in subjects:
+            skip = Skip(d, f"face videos of subject {int(d.name[1:])}",
+                        f"{deap_dat_path(root, int(d.name[1:]))} is missing; without its signals and "
+                        "labels the subject is not read - copy it from data_preprocessed_python.zip")  # fmt: skip
+            logger.warning("%s", skip)
+            if skips is not None:
+                skips.append(skip)
     return sorted(subjects)
 
 
@@ -114,9 +124,10 @@ def load_deap_dat(path: str | Path, *, strict: bool = False) -> tuple[np.ndarray
     path : path-like
         A DEAP ``data_preprocessed_python/sNN.dat``.
     strict : bool
-        Also require DEAP's exact trial count and length (40 trials of 8064 samples).  Readers
-        accept any count/length (the synthetic data set writes shorter trials); ``verify`` of a
-        real DEAP folder is strict.
+        Also require DEAP's exact trial count and length (40 trials of 8064 samples) and no key
+        besides ``data`` and ``labels``.  Readers accept any count/length (the synthetic data set
+        writes shorter trials) and log a warning naming other keys, which they do not read;
+        ``verify`` of a real DEAP folder is strict.
 
     Returns
     -------
@@ -138,6 +149,13 @@ def load_deap_dat(path: str | Path, *, strict: bool = False) -> tuple[np.ndarray
     if not isinstance(obj, dict) or not {"data", "labels"} <= set(obj):
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise DeapFormatError(f"{path}: expected a dict with 'data' and 'labels', got {keys}")
+    extra_keys = sorted(map(str, set(obj) - {"data", "labels"}))
+    if extra_keys:
+        text = (f"{path}: key(s) {extra_keys} besides 'data' and 'labels'; DEAP's files hold only "
+                "those two, so this is not the file from the dataset archive")  # fmt: skip
+        if strict:
+            raise DeapFormatError(f"{text}; copy it again from data_preprocessed_python.zip")
+        logger.warning("%s; only 'data' and 'labels' are read", text)
     data, labels = obj["data"], obj["labels"]
     for name, arr in (("data", data), ("labels", labels)):
         if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
