@@ -458,6 +458,15 @@ def test_face_extractor_error_names_the_video(tmp_path):
     assert list((tmp_path / "store").glob("deap-*/s01")) == []
 
 
+def test_video_slower_than_the_face_rate_is_refused_naming_the_video(tmp_path):
+    from emolab.preprocess.face import FaceConfig, extract_face_windows
+
+    video = fakedata.write_marked_video(tmp_path / "s01_trial01.avi", mark=1, fps=3.0, n_frames=6)
+    with pytest.raises(ValueError, match=re.escape(str(video)) + r": cannot keep 5\.0 frames per second "
+                       r"from a 3\.0 fps video; lower FaceConfig\.fps"):  # fmt: skip
+        extract_face_windows(video, n_windows=2, config=FaceConfig(fps=5.0, size=16))
+
+
 # ============================================================================================
 # store integrity
 # ============================================================================================

@@ -364,9 +364,12 @@ def _extract(
             raise ValueError(f"{path}: OpenCV cannot open this video (corrupted or unknown codec)")
         video_fps, n_video_frames = _video_fps(cap, path)
         backend = cap.getBackendName()
-        schedule = frame_schedule(
-            video_fps=video_fps, fps=config.fps, n_windows=n_windows, window_s=window_s, offset_s=offset_s
-        )  # (n_windows, T) frame indices
+        try:
+            schedule = frame_schedule(
+                video_fps=video_fps, fps=config.fps, n_windows=n_windows, window_s=window_s, offset_s=offset_s
+            )  # (n_windows, T) frame indices
+        except ValueError as exc:  # e.g. a 3 fps video for FaceConfig.fps=5: say which video
+            raise ValueError(f"{path}: {exc}") from None
         if schedule.size and schedule.min() < 0:
             raise ValueError(f"{path}: offset_s={offset_s} puts window 0 before the video starts")
         n_per = config.frames_per_window(window_s)
