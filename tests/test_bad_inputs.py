@@ -321,13 +321,30 @@ def _bdf_of(root):
 
 
 @pytest.mark.parametrize("which", ["onset", "end"])
-def test_single_trigger_is_read_by_what_fits_not_guessed(tmp_path, which):
+def test_single_trigger_is_read_by_what_fits_not_guessed(tmp_path, which, caplog_emolab):
     # 3 s before, 4 s stimulus, 2 s after: a lone pulse at 3 s can only be the onset, at 7 s the end
     root, sess = _mahnob(tmp_path)
-    _write_bdf_with_pulses(_bdf_of(root), sess, [3.0] if which == "onset" else [7.0])
+    bdf = _bdf_of(root)
+    _write_bdf_with_pulses(bdf, sess, [3.0] if which == "onset" else [7.0])
     (rec,) = read_mahnob(root)
     assert rec.extra["stimulus_onset_sample"] == 3 * 256
     assert rec.signals.shape[1] - rec.baseline_samples == 4 * 256
+    # the other end comes from cutLenSec: logged as a warning naming the BDF, and recorded
+    other = "end" if which == "onset" else "onset"
+    (warning,) = [r.getMessage() for r in caplog_emolab.records
+                  if r.levelname == "WARNING" and "Status trigger" in r.getMessage()]  # fmt: skip
+    assert warning.startswith(f"{bdf}: only one Status trigger")
+    assert f"read as the stimulus {which}; its {other}" in warning and "cutLenSec=4 s" in warning
+    assert rec.extra["stimulus_from"].startswith(f"one Status trigger ({which})")
+    report = verify_dataset(root, dataset="synthetic-mahnob", check_videos=False)
+    assert report.ok and any(n.startswith(f"{bdf}: one Status trigger ({which})") for n in report.notes)
+
+
+def test_two_triggers_are_recorded_as_such(tmp_path, caplog_emolab):
+    root, _ = _mahnob(tmp_path)
+    (rec,) = read_mahnob(root)
+    assert rec.extra["stimulus_from"] == "two Status triggers"
+    assert "Status trigger" not in caplog_emolab.text
 
 
 def test_single_ambiguous_trigger_is_refused_or_settled_by_the_video(tmp_path):

@@ -227,12 +227,29 @@ def find_stimulus(
     the whole recording) must be within the tolerance of one reading, else the session is refused
     rather than guessed.
 
+    A single trigger is logged as a warning naming the BDF and which end ``cutLenSec`` gave;
+    :func:`read_mahnob` also records it in the record's ``extra["stimulus_from"]``.
+
     Raises
     ------
     MahnobFormatError
         No ``Status`` channel, no trigger event, triggers that disagree with ``cut_len_s``, or a
         single trigger whose meaning cannot be told (each names the BDF).
     """
+    onset, end, _ = _find_stimulus(raw, bdf=bdf, cut_len_s=cut_len_s, expected_onset_s=expected_onset_s)
+    return onset, end
+
+
+#: ``extra["stimulus_from"]`` of a MAHNOB record: where its stimulus onset and end come from.
+STIMULUS_FROM_TRIGGERS = "two Status triggers"
+STIMULUS_FROM_ONSET = "one Status trigger (onset); end = onset + cutLenSec"
+STIMULUS_FROM_END = "one Status trigger (end); onset = end - cutLenSec"
+
+
+def _find_stimulus(
+    raw, *, bdf: Path, cut_len_s: float | None, expected_onset_s: float | None
+) -> tuple[int, int, str]:
+    """:func:`find_stimulus`, and which of the ``STIMULUS_FROM_*`` readings it made."""
     import mne
 
     if MAHNOB_STIM_CHANNEL not in raw.ch_names:
@@ -251,6 +268,7 @@ def find_stimulus(
     first = int(events[0, 0] - raw.first_samp)
     if len(events) >= 2:
         onset, end = first, int(events[1, 0] - raw.first_samp)
+        source = STIMULUS_FROM_TRIGGERS
         if cut_len_s and abs((end - onset) / sfreq - cut_len_s) > tol_s:
             raise MahnobFormatError(
                 f"{bdf}: the first two Status triggers (samples {onset} and {end}) are "
@@ -276,14 +294,19 @@ def find_stimulus(
                 f"cutLenSec={cut_len_s:g} s stimulus); {fix}"
             )
         onset, end = (first, first + n_stim) if as_onset else (max(first - n_stim, 0), first)
-        logger.info("%s: one Status trigger, read as the stimulus %s", bdf,
-                    "onset" if as_onset else "end")  # fmt: skip
+        source = STIMULUS_FROM_ONSET if as_onset else STIMULUS_FROM_END
+        logger.warning(
+            "%s: only one Status trigger (sample %d, %.2f s), read as the stimulus %s; its %s "
+            "(sample %d) is taken from session.xml's cutLenSec=%g s, not from a trigger", bdf, first,
+            first / sfreq, "onset" if as_onset else "end", "end" if as_onset else "onset",
+            end if as_onset else onset, cut_len_s,
+        )  # fmt: skip
     else:
         raise MahnobFormatError(f"{bdf}: one trigger event and no cutLenSec; stimulus end unknown")
     end = min(end, raw.n_times)
     if end <= onset:
         raise MahnobFormatError(f"{bdf}: stimulus end (sample {end}) is not after its onset ({onset})")
-    return onset, end
+    return onset, end, source
 
 
 def check_bdf_length(bdf: Path) -> None:
@@ -383,6 +406,8 @@ def read_mahnob(
         (= feltCtrl), predictability, emotion), ``video_path`` (the session's ``C1 trigger``
         video or ``None``) and ``video_offset_s`` = ``vidBeginSmp / vidRate`` (else the trigger
         time, as the video covers the whole recording; ``extra["video_offset_from"]`` says which).
+        ``extra["stimulus_from"]`` says where the stimulus onset and end come from: two Status
+        triggers, or (logged as a warning) one trigger and ``cutLenSec``.
     """
     root = Path(root)
     with use_log_level(verbose):
@@ -428,7 +453,7 @@ def read_mahnob(
                 logger.warning("%s: sampled at %g Hz (MAHNOB-HCI: %g Hz)", bdf, sfreq, MAHNOB_SFREQ)
             vid_rate = _attr_float(info.attrs, "vidRate", info.path)
             vid_begin = _attr_float(info.attrs, "vidBeginSmp", info.path)
-            onset, end = find_stimulus(
+            onset, end, stimulus_from = _find_stimulus(
                 raw, bdf=bdf, cut_len_s=_attr_float(info.attrs, "cutLenSec", info.path),
                 expected_onset_s=vid_begin / vid_rate if vid_rate and vid_begin is not None else None,
             )  # fmt: skip
@@ -473,6 +498,7 @@ def read_mahnob(
                 extra={
                     "video_offset_from": offset_from,
                     "stimulus_onset_sample": onset,
+                    "stimulus_from": stimulus_from,
                     "cut_nr": info.attrs.get("cutNr"),
                     "media_file": info.attrs.get("mediaFile"),
                     "session_xml": info.path,

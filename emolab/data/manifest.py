@@ -284,9 +284,10 @@ def _verify_mahnob(root: Path, entry: dict, report: VerifyReport, *, check_video
         MahnobFormatError,
         _attr_float,
         _find_bdf,
+        STIMULUS_FROM_TRIGGERS,
+        _find_stimulus,
         _find_video,
         check_bdf_length,
-        find_stimulus,
         list_mahnob_sessions,
         read_session_xml,
     )
@@ -325,10 +326,16 @@ def _verify_mahnob(root: Path, entry: dict, report: VerifyReport, *, check_video
             if MAHNOB_STIM_CHANNEL in raw.ch_names:
                 try:
                     rate, begin = (_attr_float(info.attrs, a, xml) for a in ("vidRate", "vidBeginSmp"))
-                    find_stimulus(raw, bdf=bdf, cut_len_s=_attr_float(info.attrs, "cutLenSec", xml),
-                                  expected_onset_s=begin / rate if rate and begin is not None else None)
+                    cut_len_s = _attr_float(info.attrs, "cutLenSec", xml)
+                    *_, stimulus_from = _find_stimulus(
+                        raw, bdf=bdf, cut_len_s=cut_len_s,
+                        expected_onset_s=begin / rate if rate and begin is not None else None,
+                    )  # fmt: skip
                 except MahnobFormatError as exc:
                     report.problems.append(str(exc))
+                else:
+                    if stimulus_from != STIMULUS_FROM_TRIGGERS:
+                        report.notes.append(f"{bdf}: {stimulus_from} ({cut_len_s:g} s)")
             names = {n.lower() for n in raw.ch_names}
             if MAHNOB_STIM_CHANNEL not in raw.ch_names:
                 report.problems.append(f"{bdf}: no '{MAHNOB_STIM_CHANNEL}' channel")
