@@ -6,15 +6,18 @@ Run: ``python benchmarks/bench_store_integrity.py smoke`` or ``... deap [--subje
   smoke profile, face + bio, synthetic data) into a temporary folder, then times the build, the
   SHA-256 of what it wrote (the part of the build the checks add), opening the store (cheap
   check: ``config.json`` key, each ``integrity.json``, a stat of every input and output, every
-  ``.npy`` header) and the full check (``verify=True``: also every output's SHA-256).
+  ``.npy`` header, every output's sampled checksum) and the full check (``verify=True``: every
+  output's SHA-256).
 - ``deap``: writes a store with the DEAP-sized synthetic preset's layout directly (32 subjects x
   40 trials x 60 one-second segments: bio (2400, 40, 128) float32, face (2400, 5, 3, 64, 64) uint8
   and blendshapes for the 22 subjects with video; per subject one ``.dat``, the ratings csv and
   40 videos as inputs, empty stand-ins since only their stat is read), skipping the preprocessing
   that would take hours on two cores, then times the same checks.
 
-The full check is timed twice: right after the build (page cache warm) and after evicting the
+Both checks are timed twice: right after the build (page cache warm) and after evicting the
 store's pages with ``posix_fadvise(DONTNEED)`` where the platform has it (closer to a cold read).
+The cheap check is also timed without its sampled checksums (what it cost before they existed),
+and the bytes those read are counted.
 """
 
 from __future__ import annotations
@@ -43,6 +46,31 @@ def _evict(folder: Path) -> bool:
     return True
 
 
+class _MatchesAny:
+    """Equal to every checksum: stands in for the sampled checksum to time the check without it."""
+
+    def __eq__(self, other) -> bool:
+        return True
+
+    def __ne__(self, other) -> bool:
+        return False
+
+
+_MATCHES_ANY = _MatchesAny()
+
+
+def _without_samples(fn):
+    """Run ``fn`` with the store's sampled checksum replaced by one that reads nothing."""
+    from emolab.store import segment_store
+
+    real = segment_store.file_sample_sha256
+    segment_store.file_sample_sha256 = lambda path: _MATCHES_ANY
+    try:
+        return fn()
+    finally:
+        segment_store.file_sample_sha256 = real
+
+
 def _time(fn, repeat: int = 1) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -53,7 +81,7 @@ def _time(fn, repeat: int = 1) -> float:
 
 
 def _measure(path: Path, build_s: float | None) -> None:
-    from emolab.store import SegmentStore, file_sha256
+    from emolab.store import SegmentStore, file_sha256, integrity
 
     store = SegmentStore(path, check=False)
     files = [p for p in path.rglob("*") if p.is_file()]
@@ -65,8 +93,27 @@ def _measure(path: Path, build_s: float | None) -> None:
         hash_s = _time(lambda: [file_sha256(p) for p in files if p.name != "integrity.json"])
         print(f"  build {build_s:.1f} s, of which hashing the outputs ~{hash_s:.2f} s "
               f"({100 * hash_s / build_s:.1f} %)")  # fmt: skip
+    outputs = [o for s in store.subjects for o in store.integrity(s)["outputs"].values()]
+    sampled = sum(min(o["size"], integrity.SAMPLE_WHOLE_BYTES) if o["size"] <= integrity.SAMPLE_WHOLE_BYTES
+                  else integrity.SAMPLE_BLOCKS * integrity.SAMPLE_BYTES for o in outputs)  # fmt: skip
+    n = len(store.subjects)
+    print(f"  sampled checksums read {sampled / 1e6:.1f} MB of the {mb:.1f} MB "
+          f"({sum('sample_sha256' in o for o in outputs)} of {len(outputs)} outputs have one)")
     cheap = _time(lambda: SegmentStore(path), repeat=5)
-    print(f"  open, cheap check: {1e3 * cheap:.1f} ms ({1e3 * cheap / len(store.subjects):.2f} ms/subject)")
+    print(f"  open, cheap check, page cache warm: {1e3 * cheap:.1f} ms ({1e3 * cheap / n:.2f} ms/subject)")
+    unsampled = _time(lambda: _without_samples(lambda: SegmentStore(path)), repeat=5)
+    print(f"  open, cheap check without the sampled checksums, warm: {1e3 * unsampled:.1f} ms "
+          f"(the sampled checksums: {1e3 * (cheap - unsampled):+.1f} ms)")  # fmt: skip
+    if _evict(path):
+        for label, open_it in (("", lambda: SegmentStore(path)),
+                               (" without the sampled checksums",
+                                lambda: _without_samples(lambda: SegmentStore(path)))):  # fmt: skip
+            colds = []
+            for _ in range(3):
+                _evict(path)
+                colds.append(_time(open_it))
+            print(f"  open, cheap check{label}, pages evicted: {1e3 * min(colds):.1f} ms (best of 3; "
+                  f"{1e3 * min(colds) / n:.2f} ms/subject)")  # fmt: skip
     warm = _time(lambda: SegmentStore(path, verify=True))
     print(f"  open, full check, page cache warm: {warm:.2f} s ({mb / warm:.0f} MB/s)")
     if _evict(path):

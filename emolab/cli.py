@@ -82,7 +82,7 @@ def _cmd_data_verify_store(args: argparse.Namespace) -> int:
     subjects = store.subjects
     print(f"segment store {store.path}: {len(subjects)} subject(s), "
           + ("OK" if not problems else f"{len(problems)} problem(s)")
-          + (" (quick check: sizes, times and headers)" if args.quick else " (full check: checksums)"))  # fmt: skip
+          + (" (quick check: sizes, times, headers, sampled checksums)" if args.quick else " (full check: checksums)"))  # fmt: skip
     for p in problems:
         print(f"  PROBLEM  {p}")
     ok_subjects = sorted(set(subjects) - {p.subject for p in problems})
@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "recorded when it was built (checksums of every file)")  # fmt: skip
     vstore.add_argument("store", type=Path, help="the store folder (<cache>/store/<dataset>-<key>)")
     vstore.add_argument("--quick", action="store_true",
-                        help="only sizes, modification times and .npy headers (what opening checks)")  # fmt: skip
+                        help="only sizes, modification times, .npy headers and sampled checksums "
+                             "(what opening checks)")  # fmt: skip
     vstore.set_defaults(func=_cmd_data_verify_store)
     synth = data_sub.add_parser("synth", help="generate the synthetic dataset (DEAP or MAHNOB-HCI format)")
     synth.add_argument("--format", default="deap", choices=["deap", "mahnob"], help="on-disk format")

@@ -502,12 +502,17 @@ def _overwrite_inside(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _copy_of_subject_2(path: Path) -> None:
+    path.write_bytes((path.parents[1] / "s02" / path.name).read_bytes())
+
+
 DAMAGE = {  # file of subject 1 -> (damage, caught by the cheap check on open)
-    "bio.npy overwritten": ("bio.npy", _overwrite_inside, False),
+    "bio.npy overwritten": ("bio.npy", _overwrite_inside, True),
+    "bio.npy swapped": ("bio.npy", _copy_of_subject_2, True),
     "bio.npy truncated": ("bio.npy", lambda p: p.write_bytes(p.read_bytes()[:-100]), True),
     "bio.npy header": ("bio.npy", lambda p: p.write_bytes(b"\x93NUMPX" + p.read_bytes()[6:]), True),
     "bio.npy deleted": ("bio.npy", lambda p: p.unlink(), True),
-    "segments.csv edited": ("segments.csv", lambda p: p.write_text(p.read_text().replace(",1,", ",2,", 1)), False),
+    "segments.csv edited": ("segments.csv", lambda p: p.write_text(p.read_text().replace(",1,", ",2,", 1)), True),
     "segments.csv truncated": ("segments.csv", lambda p: p.write_text(p.read_text()[:-30]), True),
     "integrity.json deleted": ("integrity.json", lambda p: p.unlink(), True),
     "integrity.json garbage": ("integrity.json", lambda p: p.write_text("{not json"), True),
@@ -538,6 +543,50 @@ def test_damaged_store_is_refused_then_rebuilt(tmp_path, case):
     np.testing.assert_array_equal(np.array(rebuilt.bio(1)), before)
     pd.testing.assert_frame_equal(rebuilt.metadata([1]), meta_before)
     assert cli.main(["data", "verify-store", str(store.path)]) == 0
+
+
+@pytest.mark.parametrize("where", ["last block", "a middle block", "between blocks"])
+def test_same_size_overwrite_of_a_large_file_and_the_sampled_check(tmp_path, monkeypatch, where):
+    # Files above SAMPLE_WHOLE_BYTES (1 MiB) get the sampled checksum (16 blocks of 4 KiB, first
+    # byte to last); the same with blocks of 256 bytes above 4 KiB, on the fake store's bio.npy.
+    import emolab.store.integrity as integrity
+
+    monkeypatch.setattr(integrity, "SAMPLE_BYTES", 256)
+    monkeypatch.setattr(integrity, "SAMPLE_WHOLE_BYTES", 4096)
+    _, store = _built(tmp_path)
+    bio = store.path / "s01" / "bio.npy"
+    size = bio.stat().st_size
+    offsets = integrity.sample_offsets(size)
+    assert size > integrity.SAMPLE_WHOLE_BYTES and len(offsets) == integrity.SAMPLE_BLOCKS
+    gap = offsets[1] - offsets[0] - integrity.SAMPLE_BYTES
+    assert gap > 64, "the fake bio.npy is too small to leave room between blocks"
+    at = {"last block": size - 64, "a middle block": offsets[8] + 16,
+          "between blocks": offsets[0] + integrity.SAMPLE_BYTES + gap // 2}[where]
+    data = bytearray(bio.read_bytes())
+    data[at : at + 64] = b"\x7f" * 64  # same size, other values
+    bio.write_bytes(bytes(data))
+    if where == "between blocks":  # the documented limit: only the full check reads those bytes
+        SegmentStore(store.path)
+    else:
+        with pytest.raises(StoreIntegrityError, match=r"s01/bio\.npy: content differs .*sampled checksum"):
+            SegmentStore(store.path)
+    with pytest.raises(StoreIntegrityError, match=r"s01/bio\.npy: content differs .*SHA-256 mismatch"):
+        SegmentStore(store.path, verify=True)
+
+
+def test_store_built_without_sampled_checksums_still_opens(tmp_path):
+    # integrity.json of a store built before the sampled checksum: sizes and headers on open,
+    # the full SHA-256 on request
+    _, store = _built(tmp_path, subjects=(1,))
+    record_path = store.path / "s01" / "integrity.json"
+    record = json.loads(record_path.read_text())
+    for want in record["outputs"].values():
+        del want["sample_sha256"]
+    record_path.write_text(json.dumps(record))
+    _overwrite_inside(store.path / "s01" / "bio.npy")
+    SegmentStore(store.path)
+    with pytest.raises(StoreIntegrityError, match=r"SHA-256 mismatch"):
+        SegmentStore(store.path, verify=True)
 
 
 def test_replaced_input_is_refused_and_rebuilt_with_the_new_values(tmp_path):

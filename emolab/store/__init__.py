@@ -33,9 +33,10 @@ subjects later fills the same store in.
 
 Why ``integrity.json``: the key cannot see files edited in place inside the data folder, nor bytes
 damaged inside the store.  Each subject folder records the size and modification time of every
-input file and the size and SHA-256 of every file written; :class:`SegmentStore` checks the cheap
-part (sizes, times, ``.npy`` headers) whenever it is opened and the checksums on request
-(``verify=True``, ``emolab data verify-store``), and refuses a store that does not match;
+input file and the size, SHA-256 and a sampled SHA-256 (a few KiB of each file) of every file
+written; :class:`SegmentStore` checks the cheap part (sizes, times, ``.npy`` headers, sampled
+checksums) whenever it is opened and the full checksums on request (``verify=True``,
+``emolab data verify-store``), and refuses a store that does not match;
 :func:`build_store` rebuilds such subjects instead.
 
 Why atomic: each subject is written into a hidden temporary folder that is renamed to ``sNN`` only

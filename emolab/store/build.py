@@ -20,7 +20,7 @@ from emolab.data.formats import default_reader, list_subjects, qualname
 from emolab.data.record import Record, RecordError, Skip
 from emolab.paths import cache_dir
 from emolab.preprocess.physio import PhysioConfig, preprocess_record
-from emolab.store.integrity import INTEGRITY_NAME, file_sha256, file_stat
+from emolab.store.integrity import INTEGRITY_NAME, file_sample_sha256, file_sha256, file_stat
 from emolab.store.keys import (
     MODALITIES,
     ReaderConfig,
@@ -169,7 +169,7 @@ def _write_subject(folder: Path, subject: int, arrays, segments, trials, *,
     """Write one subject into a temporary folder, then rename it into place (atomic).
 
     ``integrity.json`` is written last: size and modification time of each input that exists,
-    size and SHA-256 of each file written, the skips.  A subject folder already there (being
+    size, SHA-256 and sampled SHA-256 of each file written, the skips.  A subject folder already there (being
     rebuilt) is replaced only once the new one is complete.
     """
     final = folder / f"s{subject:02d}"
@@ -181,7 +181,8 @@ def _write_subject(folder: Path, subject: int, arrays, segments, trials, *,
             np.save(tmp / f"{name}.npy", arr)
         segments.to_csv(tmp / "segments.csv", index=False)
         trials.to_csv(tmp / "trials.csv", index=False)
-        outputs = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)}
+        outputs = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p),
+                            "sample_sha256": file_sample_sha256(p)}
                    for p in sorted(tmp.iterdir())}  # fmt: skip
         record = {
             "subject": subject,
