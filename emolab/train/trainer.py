@@ -81,6 +81,31 @@ def progress_disabled(progress: bool | None) -> bool:
     return not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
+def model_inputs(batch: dict[str, torch.Tensor], modalities: Sequence[str], device: torch.device | str, *,
+                 non_blocking: bool = False) -> dict[str, torch.Tensor | None]:  # fmt: skip
+    """The keyword inputs of a model, ``{"face": ..., "bio": ...}``, from a batch of items.
+
+    Each modality in ``modalities`` is moved to ``device`` as float32: ``"face"`` ``(B, T, 3, S, S)``
+    in [0, 1] (uint8 crops, as :class:`~emolab.train.batches.InMemorySegments` keeps them, are
+    divided by 255 on the device), ``"bio"`` ``(B, C, L)``; the others are ``None``.  The
+    trainer's and the analyses' one way of feeding a batch to a model.
+
+    Raises
+    ------
+    KeyError
+        A modality in ``modalities`` is missing from the batch.
+    """
+    out: dict[str, torch.Tensor | None] = {"face": None, "bio": None}
+    for m in modalities:
+        if m not in batch:
+            raise KeyError(f"the model reads {m!r} (modalities {tuple(modalities)}) but the dataset items "
+                           f"have no {m!r} key")  # fmt: skip
+        x = batch[m].to(device, non_blocking=non_blocking)
+        # uint8 face crops travel as bytes and become float [0, 1] on the model's device
+        out[m] = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    return out
+
+
 def _takes_return_branches(model: torch.nn.Module) -> bool:
     """Whether ``model.forward`` accepts the keyword ``return_branches`` (see :class:`Trainer`)."""
     try:
@@ -231,14 +256,7 @@ class Trainer:
         )
 
     def _inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
-        out: dict[str, torch.Tensor | None] = {"face": None, "bio": None}
-        for m in self.config.modalities:
-            if m not in batch:
-                raise KeyError(f"config.modalities includes {m!r} but the dataset items have no {m!r} key")
-            x = batch[m].to(self.device, non_blocking=self._cuda)
-            # uint8 face crops travel as bytes and become float [0, 1] on the training device
-            out[m] = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        return out
+        return model_inputs(batch, self.config.modalities, self.device, non_blocking=self._cuda)
 
     def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "target" in batch:
