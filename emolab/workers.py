@@ -20,7 +20,7 @@ requires).  Why loky and not :mod:`multiprocessing`'s ``spawn`` or ``forkserver`
 What a worker computes does not depend on how it was started, so results are identical whatever
 the number of workers (the callers' tests check it).  Each worker may be given a number of torch
 threads (``torch_threads``), set before any job runs.  When joblib is missing, :func:`process_pool`
-returns ``None`` and logs why; the callers then run their jobs in this process.
+logs why and returns a pool that runs each job in this process as it is submitted.
 
 This module sits at the bottom of the package: it imports nothing of emolab but the logger.
 """
@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from emolab._logging import logger
 
-__all__ = ["default_threads", "process_pool"]
+__all__ = ["InProcessPool", "default_threads", "process_pool"]
 
 
 def default_threads(n_workers: int) -> int:
@@ -54,6 +54,23 @@ def _start_worker(torch_threads: int | None, log_level: int, initializer: Callab
         initializer(*initargs)
 
 
+class InProcessPool(Executor):
+    """An :class:`~concurrent.futures.Executor` that runs each job in this process when it is
+    submitted (the fallback of :func:`process_pool`); the initializer runs once, at creation."""
+
+    def __init__(self, initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> None:
+        if initializer is not None:
+            initializer(*initargs)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
 def process_pool(
     n_workers: int,
     *,
@@ -61,8 +78,8 @@ def process_pool(
     initializer: Callable[..., Any] | None = None,
     initargs: tuple = (),
     what: str = "jobs",
-) -> Executor | None:
-    """A pool of ``n_workers`` worker processes, or ``None`` when there is no way to start one.
+) -> Executor:
+    """A pool of ``n_workers`` worker processes (or, when none can be started, of this process).
 
     Use it as a context manager (``with process_pool(2) as pool: pool.submit(...)``); leaving the
     block waits for the jobs and ends the workers.  The pool is a
@@ -84,9 +101,10 @@ def process_pool(
 
     Returns
     -------
-    Executor or None
-        ``None`` when joblib (which provides loky) cannot be imported; a log line says so and
-        the caller runs its jobs in this process.
+    Executor
+        A loky process pool; an :class:`InProcessPool` when joblib (which provides loky) cannot
+        be imported, with a log line saying so (the jobs then run one after the other here, with
+        this process's torch threads).
     """
     n_workers = int(n_workers)
     if n_workers < 1:
@@ -97,7 +115,7 @@ def process_pool(
         logger.info("running the %s in this process, not in %d workers: emolab starts worker processes "
                     "with joblib's loky, which cannot be imported (%s; pip install joblib)",
                     what, n_workers, exc)  # fmt: skip
-        return None
+        return InProcessPool(initializer, tuple(initargs))
     return ProcessPoolExecutor(
         max_workers=n_workers, initializer=_start_worker,
         initargs=(torch_threads, logger.level, initializer, tuple(initargs)),

@@ -16,9 +16,6 @@
 
 from emolab.analysis.claims import chapter_claims
 from emolab.analysis.comparison import comparison_table, paper_comparison
-from emolab.analysis.fingerprint import fingerprint_sweep
-from emolab.analysis.fusion import fusion_branch_verdicts, fusion_branches
-from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 from emolab.analysis.degradation import (
     DEGRADATION_KINDS,
     Degradation,
@@ -30,6 +27,8 @@ from emolab.analysis.degradation import (
     occlude,
     pool_degraded,
 )
+from emolab.analysis.fingerprint import fingerprint_sweep
+from emolab.analysis.fusion import fusion_branch_verdicts, fusion_branches
 from emolab.analysis.gates import (
     GateValues,
     aggregate_gates,
@@ -38,6 +37,7 @@ from emolab.analysis.gates import (
     gate_slices,
     load_cell_model,
 )
+from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
     "chapter_claims", "comparison_table", "epoch_selection_bias", "fingerprint_sweep", "fusion_branch_verdicts",

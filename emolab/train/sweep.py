@@ -265,8 +265,8 @@ CellResult = tuple[Cell, "CellOutput | BaseException"]
 
 def worker_pool(n_jobs: int, *, threads: int | None = None):
     """``n_jobs`` worker processes for independent trainings, each with ``threads`` torch threads
-    (``None``: ``cpu_count // n_jobs``), from :func:`emolab.workers.process_pool`.  A context
-    manager; ``None`` when no worker process can be started (the caller then runs in this process)."""
+    (``None``: ``cpu_count // n_jobs``), from :func:`emolab.workers.process_pool` (a context
+    manager)."""
     threads = default_threads(n_jobs) if threads is None else int(threads)
     return process_pool(n_jobs, torch_threads=threads, what="trainings")
 
