@@ -45,7 +45,7 @@ from bench_models import matmul_gflops  # noqa: E402
 
 from emolab import experiments as ex  # noqa: E402
 from emolab.models import build_model, flops_per_sample  # noqa: E402
-from emolab.train.sweep import cell_dir, load_cell_outputs  # noqa: E402
+from emolab.train.cells import CellDir  # noqa: E402
 
 PHASES = ("open", "folds", "build", "gather", "train", "validation", "checkpoint", "test")
 
@@ -72,8 +72,9 @@ def run_variant(name: str, dataset, grid: dict, profile, *, n_jobs: int, train: 
     steps = flops = 0.0
     cells = rows.drop_duplicates("cell_id")
     for _, r in cells.iterrows():
-        history, _ = load_cell_outputs(results, r["cell_id"])
-        t = json.loads((cell_dir(results, r["cell_id"]) / "timings.json").read_text())
+        folder = CellDir.for_cell(results, r["cell_id"])
+        history, _ = folder.load_outputs()
+        t = json.loads(folder.timings_path.read_text())
         for k in ("open", "folds", "build", "gather", "test"):
             phases[k] += t.get(k, 0.0)
         phases["train"] += history["seconds"].sum()

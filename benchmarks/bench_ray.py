@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from emolab import experiments as ex
-from emolab.train.sweep import cell_dir, run_sweep
+from emolab.train.cells import CellDir
+from emolab.train.sweep import run_sweep
 
 COLS = ["cell_id", "subject", "accuracy", "balanced_accuracy", "roc_auc", "n_test", "best_epoch"]
 
@@ -99,7 +100,7 @@ def main() -> None:
     a = pd.read_csv(tmp / "local0" / "r.csv")[COLS].sort_values(["cell_id", "subject"]).reset_index(drop=True)
     b = pd.read_csv(tmp / "ray1" / "r.csv")[COLS].sort_values(["cell_id", "subject"]).reset_index(drop=True)
     same = a.equals(b)
-    opens = [json.loads((cell_dir(tmp / "ray0" / "r.csv", c) / "timings.json").read_text())["open"]
+    opens = [json.loads(CellDir.for_cell(tmp / "ray0" / "r.csv", c).timings_path.read_text())["open"]
              for c in cells]  # the first Ray run: each worker opens the store once, then reuses it
     arrays = store_arrays(dataset)
     nbytes = sum(x.nbytes for x in arrays.values())

@@ -331,21 +331,24 @@ def test_auxiliary_heads_give_one_logit_per_modality_in_training_only(name):
     face, bio = _random_inputs()
     model = build_model(name, image_size=32, auxiliary_heads=True, seed=0)
     model.train()
-    out = model(face=face, bio=bio)
-    assert [tuple(a.shape) for a in model.auxiliary_logits] == [tuple(out.shape)] * 2
+    out = model(face=face, bio=bio, return_branches=True)
+    assert [tuple(a.shape) for a in out.auxiliary] == [tuple(out.logits.shape)] * 2
     model.eval()
-    model.auxiliary_logits = []
     with torch.no_grad():
+        res = model(face=face, bio=bio, return_branches=True)
         fused = model(face=face, bio=bio)
         features = model.encode(face=face, bio=bio)
-    assert model.auxiliary_logits == []  # no auxiliary loss outside training
+    torch.testing.assert_close(res.logits, fused)  # the same fused output either way
+    assert res.auxiliary == []  # no auxiliary loss outside training
     # ... but each branch's own answer is still there, from its head on its own features
-    assert list(model.branch_logits) == ["face", "bio"]
+    assert list(res.branches) == ["face", "bio"]
     for i, m in enumerate(("face", "bio")):
-        torch.testing.assert_close(model.branch_logits[m], model.auxiliary[i](features[m]))
-        assert not torch.equal(model.branch_logits[m], fused)
+        torch.testing.assert_close(res.branches[m], model.auxiliary[i](features[m]))
+        assert not torch.equal(res.branches[m], fused)
     assert build_model(name, modalities=("bio",), auxiliary_heads=True).auxiliary is None  # unimodal
-    assert build_model(name, image_size=32, seed=0).branch_logits == {}  # no auxiliary heads
+    plain = build_model(name, image_size=32, seed=0)  # no auxiliary heads
+    assert plain(face=face, bio=bio, return_branches=True).branches == {}
+    assert not hasattr(model, "branch_logits") and not hasattr(model, "auxiliary_logits")  # nothing left behind
 
 
 def test_branch_logits_do_not_change_training_or_the_fused_output():
@@ -367,10 +370,10 @@ def test_branch_logits_do_not_change_training_or_the_fused_output():
         if not keep_in_eval:  # the branch heads run in training only, as before they were kept
             plain = MultimodalModel.forward
 
-            def forward(self, face=None, bio=None, _plain=plain):
-                out = _plain(self, face=face, bio=bio)
-                if not self.training:
-                    self.branch_logits = {}
+            def forward(self, face=None, bio=None, return_branches=False, _plain=plain):
+                out = _plain(self, face=face, bio=bio, return_branches=return_branches)
+                if return_branches and not self.training:
+                    out = dataclasses.replace(out, branches={})
                 return out
 
             model.forward = forward.__get__(model)
@@ -384,8 +387,8 @@ def test_branch_logits_do_not_change_training_or_the_fused_output():
 
 
 def test_predictions_never_read_branch_logits_left_by_an_earlier_pass():
-    """A model that leaves branch logits in training mode only: its predictions carry none,
-    rather than the last training batch's."""
+    """A model that leaves branch logits in an attribute (in training mode only): the trainer
+    reads no attribute, so its predictions carry none, rather than the last training batch's."""
     from emolab.train.batches import InMemorySegments
     from emolab.train.config import TrainConfig
     from emolab.train.trainer import Trainer
@@ -411,10 +414,11 @@ def test_predictions_never_read_branch_logits_left_by_an_earlier_pass():
 
 
 def test_trainer_adds_the_auxiliary_losses():
-    """A model leaving auxiliary logits of 0 next to fused logits of 0: the training loss is
+    """A model returning auxiliary logits of 0 next to fused logits of 0: the training loss is
     ln 2 for the fused output plus ln 2 for each auxiliary one."""
     import math
 
+    from emolab.models import ModelOutput
     from emolab.train.batches import InMemorySegments
     from emolab.train.config import TrainConfig
     from emolab.train.trainer import Trainer
@@ -422,13 +426,13 @@ def test_trainer_adds_the_auxiliary_losses():
     class Constant(nn.Module):
         def __init__(self, n_aux):
             super().__init__()
-            self.w, self.n_aux, self.auxiliary_logits = nn.Parameter(torch.zeros(())), n_aux, []
+            self.w, self.n_aux = nn.Parameter(torch.zeros(())), n_aux
 
-        def forward(self, face=None, bio=None):
+        def forward(self, face=None, bio=None, return_branches=False):
             out = self.w.expand(len(bio), 1)
-            if self.training:
-                self.auxiliary_logits = [out * 1.0 for _ in range(self.n_aux)]
-            return out
+            if not return_branches:
+                return out
+            return ModelOutput(out, [out * 1.0 for _ in range(self.n_aux)] if self.training else [])
 
     data = InMemorySegments({"bio": torch.zeros(8, 2, 3), "labels": torch.zeros(8, 2),
                              "target": torch.tensor([0.0, 1.0] * 4)})  # fmt: skip

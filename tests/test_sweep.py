@@ -52,7 +52,7 @@ def test_make_cells_enumerates_the_grid():
 def test_results_saved_by_an_older_cell_format_are_retrained_not_reused(tmp_path, monkeypatch):
     """A results table kept between runs (a cache, a CI machine's home) holds rows and predictions
     saved by older code; once :data:`CELL_FORMAT` moves, its cells count as not yet run."""
-    import emolab.train.sweep as sweep
+    import emolab.train.cells as cells_module
 
     path = tmp_path / "results.csv"
     cells = _cells(modalities=[("bio",)], protocols=["trial-kfold"])
@@ -62,7 +62,7 @@ def test_results_saved_by_an_older_cell_format_are_retrained_not_reused(tmp_path
         calls.append(cell.cell_id)
         return run_cell(cell, workdir)
 
-    monkeypatch.setattr(sweep, "CELL_FORMAT", sweep.CELL_FORMAT - 1)
+    monkeypatch.setattr(cells_module, "CELL_FORMAT", cells_module.CELL_FORMAT - 1)
     old_ids = {c.cell_id for c in cells}
     run_sweep(cells, path, cell_fn=counting, verbose=False)
     assert len(calls) == len(cells) and run_sweep(cells, path, cell_fn=counting, verbose=False).empty

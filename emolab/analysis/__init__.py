@@ -1,7 +1,9 @@
 """Analyses of trained models shared by the chapters.
 
 * :mod:`emolab.analysis.gates` — the learned gate of GBV-Net's fusion per sample, subject and
-  trial, and a model's accuracy when one modality is missing or degraded (chapter 07).
+  trial (chapter 07).
+* :mod:`emolab.analysis.degradation` — a fusion model's accuracy when one modality is missing or
+  degraded (chapter 07).
 * :mod:`emolab.analysis.fusion` — what each branch of a fused model answered (chapters 06-07).
 * :mod:`emolab.analysis.test_peeking` — the optimism of choosing an epoch on the test fold
   (chapter 06).
@@ -14,27 +16,28 @@
 
 from emolab.analysis.claims import chapter_claims
 from emolab.analysis.comparison import comparison_table, paper_comparison
-from emolab.analysis.fingerprint import fingerprint_sweep
-from emolab.analysis.fusion import fusion_branch_verdicts, fusion_branches
-from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
-
-from emolab.analysis.gates import (
+from emolab.analysis.degradation import (
     DEGRADATION_KINDS,
     Degradation,
-    GateValues,
     add_noise,
-    aggregate_gates,
-    collect_cell_gates,
-    collect_gates,
     default_degradations,
     evaluate_cells_degraded,
     evaluate_degraded,
-    gate_slices,
     gaussian_blur,
-    load_cell_model,
     occlude,
     pool_degraded,
 )
+from emolab.analysis.fingerprint import fingerprint_sweep
+from emolab.analysis.fusion import fusion_branch_verdicts, fusion_branches
+from emolab.analysis.gates import (
+    GateValues,
+    aggregate_gates,
+    collect_cell_gates,
+    collect_gates,
+    gate_slices,
+    load_cell_model,
+)
+from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
     "chapter_claims", "comparison_table", "epoch_selection_bias", "fingerprint_sweep", "fusion_branch_verdicts",

@@ -108,7 +108,7 @@ def synthetic_expectations(dataset) -> pd.DataFrame | None:
 
 # ------------------------------------------------------------------------ per-cell outputs
 def _cell_frames(results: pd.DataFrame, results_path, which: int) -> pd.DataFrame:
-    from emolab.train.sweep import load_cell_outputs
+    from emolab.train.cells import CellDir
 
     path = Path(results_path) if results_path is not None else None
     if path is None:
@@ -116,7 +116,7 @@ def _cell_frames(results: pd.DataFrame, results_path, which: int) -> pd.DataFram
     coords = ["cell_id", "model", "modalities", "task", "protocol", "leaky", "fold"]
     frames = []
     for cid, g in results.groupby("cell_id", sort=False):
-        frame = load_cell_outputs(path, cid)[which].copy()
+        frame = CellDir.for_cell(path, cid).load_outputs()[which].copy()
         for c in coords:
             frame[c] = g[c].iloc[0]
         if "subject" not in frame.columns:

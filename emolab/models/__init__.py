@@ -19,7 +19,7 @@ from emolab.models.fusion import (
 )
 from emolab.models.gbvnet_bio import GBVNetBioEncoder
 from emolab.models.gbvnet_face import GBVNetFaceEncoder
-from emolab.models.multimodal import MODALITIES, MultimodalModel
+from emolab.models.multimodal import MODALITIES, ModelOutput, MultimodalModel
 from emolab.models.registry import FUSION_NAMES, MODEL_NAMES, ModelConfig, build_model
 from emolab.models.safavi_bio import SafaviBioEncoder
 from emolab.models.safavi_face import SafaviFaceEncoder
@@ -37,6 +37,7 @@ __all__ = [
     "GatedFusion",
     "LateFusion",
     "ModelConfig",
+    "ModelOutput",
     "MultimodalModel",
     "SafaviBioEncoder",
     "SafaviFaceEncoder",

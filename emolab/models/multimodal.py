@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
 #: Modalities in the fixed order the wrapper hands them to a fusion head.
 MODALITIES = ("face", "bio")
+
+
+@dataclass
+class ModelOutput:
+    """What a model returns when called with ``return_branches=True`` — everything a trainer
+    needs from one forward pass, handed over explicitly instead of left in attributes.
+
+    Attributes
+    ----------
+    logits : torch.Tensor, shape (B, n_outputs)
+        The model's prediction (the fused output for a fused model).
+    auxiliary : list of torch.Tensor, each (B, n_outputs)
+        Extra logits whose binary cross-entropy the trainer adds to the training loss (deep
+        supervision); empty in evaluation mode and for models without auxiliary heads.
+    branches : dict of str to torch.Tensor, each (B, n_outputs)
+        Each branch's own logits, ``{"face": ..., "bio": ...}``, in either mode; the trainer's
+        predictions keep them as ``logits_<branch>``.  Empty without auxiliary heads.
+    """
+
+    logits: torch.Tensor
+    auxiliary: list[torch.Tensor] = field(default_factory=list)
+    branches: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class MultimodalModel(nn.Module):
@@ -42,12 +66,13 @@ class MultimodalModel(nn.Module):
         then reads mostly the louder one.
     auxiliary_heads : bool
         Models with both modalities: add one linear classifier per modality on its own features.
-        In training mode every forward pass leaves their logits in ``auxiliary_logits`` (a list
-        of ``(B, n_outputs)``), which :class:`~emolab.train.trainer.Trainer` adds to the loss
-        (deep supervision); prediction still uses the fusion head only.  In either mode they are
-        also left in ``branch_logits`` (``{"face": (B, n_outputs), "bio": ...}``), which the
-        trainer's predictions keep beside the fused output (``logits_face``, ``logits_bio``), so
-        that a chapter can ask what each branch alone would have answered.  Ours (off in the
+        Called with ``return_branches=True``, the model returns a :class:`ModelOutput` whose
+        ``auxiliary`` holds their logits in training mode (a list of ``(B, n_outputs)``), which
+        :class:`~emolab.train.trainer.Trainer` adds to the loss (deep supervision); prediction
+        still uses the fusion head only.  In either mode its ``branches`` holds them by modality
+        (``{"face": (B, n_outputs), "bio": ...}``), which the trainer's predictions keep beside
+        the fused output (``logits_face``, ``logits_bio``), so that a chapter can ask what each
+        branch alone would have answered.  Ours (off in the
         papers): trained only through the fused output, an encoder whose modality fits the
         training data more slowly is left behind, and the fused model then scores below its
         own better half.
@@ -76,8 +101,6 @@ class MultimodalModel(nn.Module):
         self.auxiliary = None
         if auxiliary_heads and len(widths) > 1:
             self.auxiliary = nn.ModuleList(nn.Linear(w, fusion.n_outputs) for w in widths)
-        self.auxiliary_logits: list[torch.Tensor] = []
-        self.branch_logits: dict[str, torch.Tensor] = {}
         self.config = None  # set by build_model to its ModelConfig
 
     @property
@@ -123,12 +146,15 @@ class MultimodalModel(nn.Module):
             features["bio"] = self.bio_encoder(bio)  # (B, C, L) -> (B, D_bio)
         return features
 
-    def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, face: torch.Tensor | None = None, bio: torch.Tensor | None = None, *,
+                return_branches: bool = False) -> torch.Tensor | ModelOutput:  # fmt: skip
+        """Logits ``(B, n_outputs)``; with ``return_branches=True`` a :class:`ModelOutput` holding
+        them with the auxiliary heads' logits (the same fused logits either way)."""
         encoded = self.encode(face=face, bio=bio)
         features = [encoded[m] for m in self.modalities]  # fusion order: face first
-        if self.auxiliary is not None:  # (B, n_outputs) per modality, also in eval mode
-            self.branch_logits = {m: h(f) for m, h, f in zip(self.modalities, self.auxiliary, features)}
-            self.auxiliary_logits = list(self.branch_logits.values()) if self.training else []
+        branches: dict[str, torch.Tensor] = {}
+        if self.auxiliary is not None and return_branches:  # (B, n_outputs) per modality, also in eval mode
+            branches = {m: h(f) for m, h, f in zip(self.modalities, self.auxiliary, features)}
         if self.normalize_features and len(features) > 1:
             features = [nn.functional.layer_norm(f, f.shape[-1:]) for f in features]  # (B, D) each
         if self.training and self.modality_dropout > 0 and len(features) > 1:
@@ -137,7 +163,10 @@ class MultimodalModel(nn.Module):
             which = torch.randint(len(features), (b,), device=dev)  # the modality dropped
             keep = [~(dropped & (which == i)) for i in range(len(features))]  # (B,) each
             features = [f * k.unsqueeze(1).to(f.dtype) for f, k in zip(features, keep)]
-        return self.fusion(features)  # -> (B, n_outputs)
+        logits = self.fusion(features)  # -> (B, n_outputs)
+        if not return_branches:
+            return logits
+        return ModelOutput(logits, list(branches.values()) if self.training else [], branches)
 
     def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
         """Random inputs of the right shapes (face uniform in [0, 1], bio standard normal).

@@ -254,8 +254,9 @@ def build_store(
     verify : bool
         Check the subjects present with checksums too (reads every stored byte).
     n_jobs : int
-        Subjects preprocessed in parallel worker processes (``spawn`` start method, since
-        MediaPipe's threads do not survive ``fork``; each worker opens its own landmarker).  The
+        Subjects preprocessed in parallel worker processes (:func:`emolab.workers.process_pool`:
+        fresh processes, since MediaPipe's threads do not survive ``fork``; each worker opens its
+        own landmarker).  The
         store is the same whatever ``n_jobs`` is: every subject is built from its own files alone,
         and the landmarker runs on single images.  A custom ``reader`` or ``face_extractor`` must
         then be picklable (a module-level function).  Face detection is ~20 ms per frame on one
@@ -386,11 +387,11 @@ def _store_worker_run(subject: int) -> int:
 
 def _build_parallel(todo, *, n_jobs: int, root: Path, dataset: str, reader, face_extractor, physio, face,
                     want_face: bool, folder: Path, progress: bool) -> None:  # fmt: skip
-    """:func:`build_store`'s subjects in ``n_jobs`` spawned worker processes (``reader=None``: the
+    """:func:`build_store`'s subjects in ``n_jobs`` worker processes (``reader=None``: the
     dataset's default reader, rebuilt in each worker)."""
-    import multiprocessing as mp
     import pickle
-    from concurrent.futures import ProcessPoolExecutor
+
+    from emolab.workers import process_pool
 
     for name, fn in (("reader", reader), ("face_extractor", face_extractor)):
         if fn is not None:
@@ -402,8 +403,8 @@ def _build_parallel(todo, *, n_jobs: int, root: Path, dataset: str, reader, face
                                 "or n_jobs=1") from exc  # fmt: skip
     settings = {"root": root, "dataset": dataset, "reader": reader, "extractor": face_extractor,
                 "physio": physio, "face": face, "want_face": want_face, "folder": folder}  # fmt: skip
-    with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn"),
-                             initializer=_store_worker_init, initargs=(settings, logger.level)) as pool:  # fmt: skip
+    with process_pool(min(n_jobs, len(todo)), initializer=_store_worker_init, initargs=(settings, logger.level),
+                      what="store build") as pool:  # fmt: skip
         futures = [pool.submit(_store_worker_run, s) for s in todo]
         for f in tqdm(futures, desc=f"{dataset} subjects", unit="subject", disable=not progress):
             f.result()

@@ -9,6 +9,8 @@
   and Student-t intervals.
 * :mod:`emolab.train.results` — the tidy results table.
 * :mod:`emolab.train.leak_audit` — :func:`audit`, every leak detectable in one evaluation.
+* :mod:`emolab.train.cells` — a sweep's cells (:class:`Cell`), what they return and the layout of
+  their folders (:class:`CellDir`, with the claim that lets two sweeps share one table).
 * :mod:`emolab.train.sweep` — one fold (:func:`run_fold`) and a resumable parallel grid.
 * :mod:`emolab.train.ray_backend` — the grid's cells as tasks on a Ray cluster (optional extra).
 """
@@ -31,11 +33,12 @@ from emolab.train.protocols import (
     validation_split,
 )
 from emolab.train.results import append_results, config_of, load_results
-from emolab.train.sweep import Cell, cell_fold, make_cells, run_cell, run_fold, run_sweep
+from emolab.train.cells import Cell, CellDir
+from emolab.train.sweep import cell_fold, make_cells, run_cell, run_fold, run_sweep
 from emolab.train.trainer import Trainer, WithTargets, seed_everything
 
 __all__ = [
-    "AUDIT_CHECKS", "PROTOCOLS", "AugmentConfig", "Cell", "Fold", "InMemorySegments", "Protocol", "TrainConfig", "Trainer",
+    "AUDIT_CHECKS", "PROTOCOLS", "AugmentConfig", "Cell", "CellDir", "Fold", "InMemorySegments", "Protocol", "TrainConfig", "Trainer",
     "WithTargets", "aggregate", "append_results", "audit", "augment_bio", "augment_face", "binary_metrics",
     "bootstrap_ci", "cell_fold", "check_folds", "pool_folds",
     "config_of", "get_protocol", "leakage_report", "load_results", "majority_baseline", "make_cells", "make_folds",

@@ -12,6 +12,8 @@ augmentation never invents motion.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -63,26 +65,79 @@ def augment_face(face: torch.Tensor, config: AugmentConfig, *, generator: torch.
 
 
 def _gaussian_blur(face: torch.Tensor, config: AugmentConfig, *, generator: torch.Generator) -> torch.Tensor:
-    B, T, C, H, W = face.shape
+    """Blur each clip with probability ``config.blur_p``, with its own sigma drawn from
+    ``config.blur_sigma``, through a kernel of ``config.blur_kernel`` taps."""
+    B = face.shape[0]
     dev, k = face.device, int(config.blur_kernel)
     if k % 2 == 0 or k < 3:
         raise ValueError(f"blur_kernel must be an odd integer >= 3, got {k}")
     apply = torch.rand(B, generator=generator, device=dev) < config.blur_p
     sigma = _uniform(B, *config.blur_sigma, generator=generator, device=dev)
-    x = torch.arange(k, device=dev, dtype=face.dtype) - k // 2
-    kern = torch.exp(-(x[None, :] ** 2) / (2 * sigma[:, None].to(face.dtype) ** 2))  # (B, k)
-    kern = kern / kern.sum(dim=1, keepdim=True)
+    kern = gaussian_kernels(sigma, k, dtype=face.dtype)  # (B, k)
     # identity kernel for clips that are not blurred
     ident = torch.zeros_like(kern)
     ident[:, k // 2] = 1.0
-    kern = torch.where(apply[:, None], kern, ident)
-    kern = kern.repeat_interleave(T * C, dim=0)  # (B*T*C, k): one kernel per channel image
+    return blur_clips(face, torch.where(apply[:, None], kern, ident))
+
+
+def gaussian_kernels(sigma: torch.Tensor | float, size: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised 1-D Gaussian kernels of ``size`` taps (odd), centred on the middle one.
+
+    Parameters
+    ----------
+    sigma : torch.Tensor of shape (B,), or float
+        Standard deviation in pixels (> 0): one per clip (a tensor; the kernels are computed in
+        ``dtype``), or one for all (a float; ``2 * sigma ** 2`` is then taken in double precision).
+    size : int
+        Taps of every kernel.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, size), or (1, size) for a float ``sigma``
+        Each row sums to 1.
+    """
+    device = sigma.device if isinstance(sigma, torch.Tensor) else None
+    x = (torch.arange(size, device=device, dtype=dtype) - size // 2)[None, :]  # (1, size)
+    if isinstance(sigma, torch.Tensor):
+        kern = torch.exp(-(x**2) / (2 * sigma[:, None].to(dtype) ** 2))  # (B, size)
+    else:
+        kern = torch.exp(-(x**2) / (2 * float(sigma) ** 2))  # (1, size)
+    return kern / kern.sum(dim=1, keepdim=True)
+
+
+def blur_clips(face: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Blur every frame of each clip with that clip's separable kernel, borders reflected.
+
+    ``face`` ``(B, T, 3, H, W)``; ``kernels`` ``(B, k)`` with ``k`` odd and ``k // 2 < min(H, W)``
+    (:func:`gaussian_kernels`).  Returns a tensor of ``face``'s shape: a horizontal then a
+    vertical pass of a grouped convolution, one kernel per colour plane of each frame.
+    """
+    if face.ndim != 5:
+        raise ValueError(f"face must be (B, T, 3, H, W), got {tuple(face.shape)}")
+    B, T, C, H, W = face.shape
+    k = kernels.shape[1]
+    kern = kernels.repeat_interleave(T * C, dim=0)  # (B*T*C, k): one kernel per channel image
     x = face.reshape(1, B * T * C, H, W)  # (B, T, C, H, W) -> (1, B*T*C, H, W) for a grouped conv
     pad = k // 2
     x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     x = F.conv2d(x, kern[:, None, None, :], groups=B * T * C)  # horizontal pass
     x = F.conv2d(x, kern[:, None, :, None], groups=B * T * C)  # vertical pass
     return x.reshape(B, T, C, H, W)
+
+
+def gaussian_blur(face: torch.Tensor, *, sigma: float) -> torch.Tensor:
+    """Blur every frame of ``face`` ``(B, T, 3, S, S)`` with a Gaussian of ``sigma`` pixels.
+
+    Kernel of ``2 * ceil(3 * sigma) + 1`` taps (capped to fit the image), reflected borders; the
+    output is float32 of the input's shape.  (The degraded-face condition of
+    :mod:`emolab.analysis.degradation`; training draws its own sigma per clip.)
+    """
+    if face.ndim != 5:
+        raise ValueError(f"face must be (B, T, 3, S, S), got {tuple(face.shape)}")
+    B, _, _, H, W = face.shape
+    radius = min(int(math.ceil(3 * sigma)), min(H, W) - 1)
+    kern = gaussian_kernels(float(sigma), 2 * radius + 1).to(face.device)  # (1, k), the same for every clip
+    return blur_clips(face.float(), kern.expand(B, -1))
 
 
 def augment_bio(bio: torch.Tensor, config: AugmentConfig, *, generator: torch.Generator) -> torch.Tensor:

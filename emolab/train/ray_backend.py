@@ -7,10 +7,13 @@ Ray schedules the tasks and retries a task whose worker process died (``max_retr
 exception raised by the cell itself is not retried and is reported with its cell.
 
 The driver — the process that called :func:`run_sweep` — stays the only writer: a task returns
-its :class:`~emolab.train.sweep.CellOutput`, and the driver writes the cell's folder and appends its
-rows to the results table as each task finishes, exactly as the local backend does.  A killed
-driver therefore resumes like a killed local sweep: the cells already in the table are skipped;
-the tasks it owned are ended by Ray with it.
+its :class:`~emolab.train.cells.CellOutput`, :func:`run_on_ray` yields it, and the sweep's recorder
+writes the cell's folder and appends its rows to the results table, exactly as for the local
+backend.  This module knows the cells only through :mod:`emolab.train.cells`; it does not import
+the sweep.  Cells are submitted as the cluster has room for them (:func:`cluster_slots`), each
+claimed just before, so a second sweep on the same table takes the cells not started yet.  A
+killed driver resumes like a killed local sweep: the cells already in the table are skipped, its
+claims are taken over (its process is gone); the tasks it owned are ended by Ray with it.
 
 Data reach: a task opens the segment store by the path its cell names (the cells of
 :func:`emolab.experiments.grid_cells` hold the store's absolute path), and a Ray worker process
@@ -28,12 +31,10 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emolab._logging import logger
-
-if TYPE_CHECKING:  # pragma: no cover
-    from emolab.train.sweep import Cell, CellOutput
+from emolab.train.cells import Cell, CellOutput, ClaimQueue
 
 #: What ``resources`` may set for a cell's task (Ray's task options of the same names).
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
@@ -132,76 +133,85 @@ def _check_capacity(ray, requests: Sequence[dict[str, float]]) -> None:
             )
 
 
+def cluster_slots(ray, requests: Sequence[dict[str, float]]) -> int:
+    """How many cell tasks the cluster can run at once, from its CPUs and GPUs and the largest
+    request (at least one)."""
+    total = ray.cluster_resources()
+    slots = []
+    for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        need = max((r[key] for r in requests), default=0.0)
+        if need > 0:
+            slots.append(int(total.get(name, 0.0) // need))
+    return max(1, min(slots, default=1))
+
+
 def run_on_ray(
-    cells: Sequence[Cell],
+    queue: ClaimQueue,
     cell_fn: Callable[[Cell, Path], CellOutput],
-    workdir: Callable[[Cell], Path],
-    finish: Callable[[Cell, CellOutput], None],
-    fail: Callable[[Cell, BaseException], None],
     *,
     address: str | None = None,
     resources: Mapping[str, float] | None = None,
     max_retries: int = 2,
-    on_done: Callable[[], None] = lambda: None,
-) -> None:
-    """Run ``cells`` as Ray tasks; call ``finish`` (or ``fail``) in this process as each ends.
+) -> Iterator[tuple[Cell, CellOutput | BaseException]]:
+    """Run the cells ``queue`` hands out as Ray tasks; yield ``(cell, output or exception)`` in
+    this process as each task ends.
 
     Parameters
     ----------
-    cells : sequence of Cell
-        The cells to run (those not yet in the results table).
+    queue : ClaimQueue
+        The cells to run (those not yet in the results table); a cell is taken, and so claimed,
+        when the cluster has room for its task.
     cell_fn : callable
         ``cell_fn(cell, workdir) -> CellOutput``, run inside the task; pickled by Ray
         (cloudpickle), so what it imports must be importable on every node.
-    workdir : callable
-        The cell's folder (checkpoints), from the cell.
-    finish, fail : callables
-        Called in this process only, one cell at a time, in the order the tasks end: ``finish``
-        with the task's output, ``fail`` with the cell's exception (the original one, unwrapped
-        from Ray's ``RayTaskError``) or Ray's error when the worker died ``max_retries + 1``
-        times.  An exception raised by ``finish`` is passed to ``fail``.
     address : str or None
         See :func:`connect`.
     resources : mapping or None
         Per-cell overrides of :func:`cell_resources`.
     max_retries : int
         Ray's retries of a task whose worker process died (not of a cell that raised).
-    on_done : callable
-        Called after each cell (the progress bar).
+
+    Yields
+    ------
+    (Cell, CellOutput or BaseException)
+        The task's output; or the cell's exception (the original one, unwrapped from Ray's
+        ``RayTaskError``), or Ray's error when the worker died ``max_retries + 1`` times.
+        Closing the generator cancels the tasks still running.
     """
-    if not cells:
+    if not queue.pending:
         return
-    requests = [cell_resources(c, resources) for c in cells]  # errors before connecting
+    requests = {c.cell_id: cell_resources(c, resources) for c in queue.pending}  # errors before connecting
     with connect(address) as ray:
-        _check_capacity(ray, requests)
+        _check_capacity(ray, list(requests.values()))
+        slots = cluster_slots(ray, list(requests.values()))
         remote = ray.remote(_run_in_worker)
         fn_ref = ray.put(cell_fn)
         running: dict[Any, Cell] = {}
-        for cell, res in zip(cells, requests):
-            opts = {k: v for k, v in res.items() if k != "memory" or v}
-            ref = remote.options(**opts, max_retries=max_retries, retry_exceptions=False,
-                                 name=f"emolab cell {cell.cell_id}").remote(
-                fn_ref, cell, str(workdir(cell)), task_threads(res))  # fmt: skip
-            running[ref] = cell
-        logger.info("ray: %d cell tasks submitted to a cluster with %s", len(running),
+        logger.info("ray: %d cell tasks, up to %d at once on a cluster with %s", len(requests), slots,
                     {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")})  # fmt: skip
         try:
-            while running:
-                ready, _ = ray.wait(list(running), num_returns=1)
+            while True:
+                while len(running) < slots and (cell := queue.take(wait=not running)) is not None:
+                    res = requests[cell.cell_id]
+                    opts = {k: v for k, v in res.items() if k != "memory" or v}
+                    ref = remote.options(**opts, max_retries=max_retries, retry_exceptions=False,
+                                         name=f"emolab cell {cell.cell_id}").remote(
+                        fn_ref, cell, str(queue.folder(cell).path), task_threads(res))  # fmt: skip
+                    running[ref] = cell
+                if not running:
+                    return
+                ready, _ = ray.wait(list(running), num_returns=1,
+                                    timeout=queue.poll_s if queue.pending else None)  # fmt: skip
                 for ref in ready:
                     cell = running.pop(ref)
                     try:
                         out = ray.get(ref)
                     except ray.exceptions.RayTaskError as err:  # the cell raised
-                        fail(cell, err.cause if isinstance(err.cause, BaseException) else err)
+                        yield cell, err.cause if isinstance(err.cause, BaseException) else err
                     except ray.exceptions.RayError as err:  # the worker died, retries used up
-                        fail(cell, err)
+                        yield cell, err
                     else:
-                        try:
-                            finish(cell, out)
-                        except Exception as err:  # noqa: BLE001 - reported by the caller
-                            fail(cell, err)
-                    on_done()
+                        yield cell, out
         finally:
             for ref in running:  # interrupted: end the tasks whose results nobody will write
                 ray.cancel(ref)

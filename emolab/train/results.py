@@ -65,10 +65,28 @@ def append_results(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
 
     The rows go out in one ``os.write`` (a signal cannot split it); a failed or short write is
     undone by truncating to the previous length; a torn tail left by an earlier crash is cut off
-    first (with a warning) so that the new rows start on a line of their own.
+    first (with a warning) so that the new rows start on a line of their own.  Rows are appended
+    whatever the table holds; :func:`append_new_results` skips cells already there.
     """
     path = Path(path)
-    df = rows_to_frame(rows)
+    _append(path, rows_to_frame(rows), skip_present=False)
+    return path
+
+
+def append_new_results(path: str | os.PathLike, rows: Iterable[dict]) -> list[dict]:
+    """:func:`append_results` for the rows whose ``cell_id`` is not yet in the table.
+
+    The table is read and written under one exclusive lock, so two processes appending the same
+    cell leave its rows once.  Returns the rows written (empty when every cell was there).
+    """
+    rows = list(rows)
+    kept = _append(Path(path), rows_to_frame(rows), skip_present=True)
+    return [r for r in rows if r["cell_id"] in kept]
+
+
+def _append(path: Path, df: pd.DataFrame, *, skip_present: bool) -> set[str]:
+    """Append the rows of ``df`` (those of cells not in the table when ``skip_present``); return
+    the cell ids written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -76,11 +94,17 @@ def append_results(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
             fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size:
-            keep, note = _intact_length(_read_all(fd, size), path)
+            raw = _read_all(fd, size)
+            keep, note = _intact_length(raw, path)
             if keep != size:
                 logger.warning("%s", note)
                 os.ftruncate(fd, keep)
                 size = keep
+            if skip_present:
+                present = _cell_ids(raw[:keep])
+                df = df[~df["cell_id"].isin(present)]
+                if df.empty:
+                    return set()
         data = df.to_csv(header=size == 0, index=False, lineterminator="\n").encode("utf-8")
         try:
             written = os.write(fd, data)
@@ -92,7 +116,14 @@ def append_results(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
             raise
     finally:
         os.close(fd)  # releases the lock
-    return path
+    return set(df["cell_id"])
+
+
+def _cell_ids(raw: bytes) -> set[str]:
+    """The ``cell_id`` of every data row of an intact table's bytes."""
+    records = csv.reader(io.StringIO(raw.decode("utf-8", errors="replace")))
+    next(records, None)  # the header
+    return {rec[0] for rec in records if rec}
 
 
 def _read_all(fd: int, size: int) -> bytes:

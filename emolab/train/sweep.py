@@ -15,18 +15,12 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
-import hashlib
-import importlib
 import json
-import multiprocessing
 import os
-import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,17 +31,20 @@ from emolab._logging import logger, use_log_level
 from emolab.train.config import TrainConfig
 from emolab.train.metrics import binary_metrics
 from emolab.train.protocols import get_protocol, make_folds, make_labels, validation_split, Fold
-from emolab.train.results import append_results, finished_cells
+from emolab.train.results import append_new_results, finished_cells
 from emolab.train.batches import META_KEYS, InMemorySegments
+from emolab.train.cells import (  # noqa: F401 - cell_dir, load_cell_outputs: the sweep's readers
+    CELL_FORMAT,
+    Cell,
+    CellDir,
+    CellOutput,
+    ClaimQueue,
+    cell_dir,
+    load_cell_outputs,
+    resolve,
+)
 from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
-
-#: What a finished cell leaves behind (its result rows, ``predictions.csv``, ``history.csv``).
-#: It is part of every :attr:`Cell.key`, so bumping it makes results saved by older code count
-#: as not yet run: a results table kept between runs (a cache folder, a CI machine's home) is then
-#: retrained instead of handing chapters predictions without the columns they read.
-#: 2: fused models with auxiliary heads save each branch's logits (``logits_face``, ``logits_bio``).
-CELL_FORMAT = 2
-
+from emolab.workers import default_threads, process_pool
 
 # ----------------------------------------------------------------------------------- one fold
 @dataclass
@@ -152,75 +149,6 @@ def run_fold(
 
 
 # ---------------------------------------------------------------------------------- the cells
-def _resolve(dotted: str) -> Callable:
-    """``"package.module:function"`` -> the function."""
-    if ":" not in dotted:
-        raise ValueError(f"factory {dotted!r} must look like 'package.module:function'")
-    mod, name = dotted.split(":", 1)
-    return getattr(importlib.import_module(mod), name)
-
-
-@dataclass
-class Cell:
-    """One fold of one configuration — the unit of work, resumption and parallelism.
-
-    Attributes
-    ----------
-    model, modalities, task, protocol, subject, fold
-        The grid coordinates (``subject`` = -1 for ``pooled-segment-kfold`` folds).
-    n_splits, split_seed
-        Passed to :func:`~emolab.train.protocols.make_folds`.
-    label_method, label_threshold
-        Passed to :func:`~emolab.train.protocols.make_labels`.
-    train : dict
-        :meth:`TrainConfig.to_dict` (``task`` and ``modalities`` are overridden by the cell's).
-    model_kwargs : dict
-        Passed to the model factory (e.g. ``n_chans``, ``n_times``, ``n_frames``).
-    data : dict
-        ``{"factory": "module:function", "kwargs": {...}}``; the factory returns a dataset with a
-        ``.metadata`` DataFrame (the segment store's ``SegmentDataset``).
-    model_factory : str
-        Dotted path of ``build_model(name, *, modalities, **model_kwargs)``.
-    """
-
-    model: str
-    modalities: tuple[str, ...]
-    task: str
-    protocol: str
-    subject: int
-    fold: int
-    n_splits: int = 10
-    split_seed: int = 0
-    label_method: str = "threshold"
-    label_threshold: float = 5.0
-    train: dict = field(default_factory=dict)
-    model_kwargs: dict = field(default_factory=dict)
-    data: dict = field(default_factory=dict)
-    model_factory: str = "emolab.models:build_model"
-
-    def __post_init__(self) -> None:
-        self.modalities = tuple(self.modalities)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @property
-    def key(self) -> str:
-        """Hash of the whole cell and of :data:`CELL_FORMAT` (any change of configuration, or of
-        what a cell saves, gives a new cell)."""
-        blob = json.dumps({**self.to_dict(), "cell_format": CELL_FORMAT}, sort_keys=True)
-        return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-    @property
-    def cell_id(self) -> str:
-        """Readable and unique: ``model|modalities|task|protocol|s<subject>|f<fold>|<hash>``."""
-        return (f"{self.model}|{'+'.join(self.modalities)}|{self.task}|{self.protocol}|"
-                f"s{self.subject}|f{self.fold}|{self.key}")
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig.from_dict({**self.train, "task": self.task, "modalities": list(self.modalities)})
-
-
 def make_cells(
     metadata: pd.DataFrame,
     *,
@@ -275,19 +203,8 @@ def _open_data(spec: dict) -> Dataset:
     if key not in _DATA_CACHE:
         if "factory" not in spec:
             raise ValueError(f"cell data spec {spec} needs a 'factory' ('module:function')")
-        _DATA_CACHE[key] = _resolve(spec["factory"])(**spec.get("kwargs", {}))
+        _DATA_CACHE[key] = resolve(spec["factory"])(**spec.get("kwargs", {}))
     return _DATA_CACHE[key]
-
-
-@dataclass
-class CellOutput:
-    """A finished cell: result rows (one per test subject), predictions, history and timings
-    (seconds per phase: ``open``, ``folds``, ``build``, ``gather``, ``fit``, ``test``)."""
-
-    rows: list[dict]
-    predictions: pd.DataFrame
-    history: pd.DataFrame
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def cell_fold(cell: Cell, metadata: pd.DataFrame, *, labels: np.ndarray | None = None) -> Fold:
@@ -319,9 +236,9 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
     timings["folds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     seed_everything(config.seed)
-    model = _resolve(cell.model_factory)(cell.model, modalities=cell.modalities, **cell.model_kwargs)
+    model = cell.build_model()
     timings["build"] = time.perf_counter() - t0
-    ckpt = None if workdir is None else Path(workdir) / "checkpoint"
+    ckpt = None if workdir is None else CellDir(Path(workdir), cell.cell_id).checkpoint_dir
     out = run_fold(model, dataset, metadata, fold, config, labels=labels, checkpoint_dir=ckpt,
                    verbose=False)
     proto = get_protocol(cell.protocol)
@@ -342,41 +259,55 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
 
 
 # ---------------------------------------------------------------------------------- the sweep
-def _init_worker(n_threads: int) -> None:
-    torch.set_num_threads(n_threads)
+#: What a backend yields for each cell it ran: the cell, and its output or the exception it raised.
+CellResult = tuple[Cell, "CellOutput | BaseException"]
 
 
-def worker_pool(n_jobs: int, *, threads: int | None = None, start_method: str = "forkserver") -> cf.ProcessPoolExecutor:
+def worker_pool(n_jobs: int, *, threads: int | None = None):
     """``n_jobs`` worker processes for independent trainings, each with ``threads`` torch threads
-    (``None``: ``cpu_count // n_jobs``).  With ``"forkserver"`` the server imports torch and
-    emolab once and every worker forks from it."""
-    threads = max(1, (os.cpu_count() or 1) // n_jobs) if threads is None else int(threads)
-    ctx = multiprocessing.get_context(start_method)
-    if start_method == "forkserver":
-        ctx.set_forkserver_preload(["emolab.train.sweep", "torch._dynamo"])
-    return cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
-                                  initargs=(threads,))
+    (``None``: ``cpu_count // n_jobs``), from :func:`emolab.workers.process_pool` (a context
+    manager)."""
+    threads = default_threads(n_jobs) if threads is None else int(threads)
+    return process_pool(n_jobs, torch_threads=threads, what="trainings")
 
 
-def _call(cell_fn: Callable, cell: Cell, workdir: Path) -> CellOutput:
-    return cell_fn(cell, workdir)
+def run_local(queue: ClaimQueue, cell_fn: Callable[[Cell, Path], CellOutput], *,
+              n_jobs: int = 1) -> Iterator[CellResult]:  # fmt: skip
+    """The local backend: run the cells ``queue`` hands out, in this process (``n_jobs`` 1) or in
+    ``n_jobs`` worker processes; yield each ``(cell, output or exception)`` as it ends.
 
-
-def cell_dir(results_path: str | os.PathLike, cell: Cell | str) -> Path:
-    """Folder holding a cell's ``history.csv``, ``predictions.csv``, ``timings.json`` and (while
-    running) checkpoint."""
-    key = cell.key if isinstance(cell, Cell) else str(cell).rsplit("|", 1)[-1]
-    return Path(results_path).parent / "cells" / key
-
-
-def load_cell_outputs(results_path: str | os.PathLike, cell_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(history, predictions)`` DataFrames a finished cell left beside the results table."""
-    d = cell_dir(results_path, cell_id)
-    files = [d / "history.csv", d / "predictions.csv"]
-    for f in files:
-        if not f.is_file():
-            raise FileNotFoundError(f"{f} is missing; re-run the sweep cell {cell_id}")
-    return pd.read_csv(files[0]), pd.read_csv(files[1])
+    A cell is taken from the queue only when a worker is free, so a second sweep on the same table
+    finds the cells not started yet unclaimed.  Closing the generator (the caller stops reading)
+    ends the workers.
+    """
+    pool = worker_pool(n_jobs) if n_jobs > 1 and queue.pending else None
+    if pool is None:
+        while (cell := queue.take(wait=True)) is not None:
+            try:
+                out = cell_fn(cell, queue.folder(cell).path)
+            except Exception as err:  # noqa: BLE001 - recorded as the cell's failure
+                yield cell, err
+            else:
+                yield cell, out
+        return
+    with pool:
+        running: dict[cf.Future, Cell] = {}
+        while True:
+            while len(running) < n_jobs and (cell := queue.take(wait=not running)) is not None:
+                running[pool.submit(cell_fn, cell, queue.folder(cell).path)] = cell
+            if not running:
+                return
+            # with cells held by another sweep, look again for them every few seconds
+            done, _ = cf.wait(running, timeout=queue.poll_s if queue.pending else None,
+                              return_when=cf.FIRST_COMPLETED)  # fmt: skip
+            for fut in done:
+                cell = running.pop(fut)
+                try:
+                    out = fut.result()
+                except Exception as err:  # noqa: BLE001
+                    yield cell, err
+                else:
+                    yield cell, out
 
 
 def run_sweep(
@@ -386,7 +317,6 @@ def run_sweep(
     cell_fn: Callable[[Cell, Path], CellOutput] = run_cell,
     n_jobs: int = 1,
     keep_checkpoints: bool = False,
-    start_method: str = "forkserver",
     backend: str = "local",
     address: str | None = None,
     resources: dict[str, float] | None = None,
@@ -395,6 +325,19 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run every cell whose ``cell_id`` is not yet in the results table at ``results_path``.
 
+    One recorder, this function, writes what the backends (:func:`run_local`,
+    :func:`emolab.train.ray_backend.run_on_ray`) yield: a finished cell's folder
+    (:meth:`CellDir.save_outputs`) and its rows, appended only when the table does not hold that
+    cell yet (:func:`~emolab.train.results.append_new_results`); a failed cell is logged.
+
+    Several sweeps on one table share the work: a cell runs only after this sweep claimed it
+    (:class:`~emolab.train.cells.ClaimQueue`; the ``claim`` file in its folder), and the claim is
+    released once its rows are written or it failed.  A sweep skips the cells another one is
+    running and comes back to them; when nothing else is left it waits for them, taking over a
+    cell whose sweep failed on it or died.  So when it returns, every cell of ``cells`` is in the
+    table (or failed), and the rows of the cells another sweep ran are read from the table with
+    :func:`~emolab.train.results.load_results`: the returned frame holds only this call's rows.
+
     Parameters
     ----------
     cells : iterable of Cell
@@ -402,23 +345,19 @@ def run_sweep(
         The CSV (:mod:`emolab.train.results`); rows are appended as cells finish, by this
         process only (workers return rows, they never write the table).
     cell_fn : callable
-        ``cell_fn(cell, workdir) -> CellOutput``; a module-level function (it is pickled to the
-        workers).  Default :func:`run_cell`.
+        ``cell_fn(cell, workdir) -> CellOutput``; pickled to the workers (module-level functions
+        by name, others by value).  Default :func:`run_cell`.
     n_jobs : int
-        Worker processes, each with ``cpu_count // n_jobs`` torch threads; 1 runs the cells in
-        this process.  Each worker keeps the opened dataset between its cells.
-    start_method : {"forkserver", "spawn", "fork"}
-        How workers start.  ``"forkserver"`` (default) imports torch and emolab once in a clean
-        server process and forks workers from it: fast and safe with threads and CUDA.
-        ``"fork"`` is fastest but unsafe once this process has started CUDA or OpenMP threads.
+        Worker processes (:func:`emolab.workers.process_pool`), each with ``cpu_count // n_jobs``
+        torch threads; 1 runs the cells in this process.  Each worker keeps the opened dataset
+        between its cells.
     keep_checkpoints : bool
         Keep each finished cell's last checkpoint (off: they are deleted once the row is written).
     backend : {"local", "ray"}
         ``"local"``: this process or ``n_jobs`` worker processes on this machine.  ``"ray"``: each
         cell is a task on a Ray cluster (:mod:`emolab.train.ray_backend`; needs
-        ``pip install 'emolab[ray]'``); ``n_jobs`` and ``start_method`` are then unused, the
-        cluster's free resources decide how many cells run at once.  Same cells and seeds, same
-        rows: only where a cell runs changes.
+        ``pip install 'emolab[ray]'``); ``n_jobs`` is then unused, the cluster's resources decide
+        how many cells run at once.  Same cells and seeds, same rows: only where a cell runs changes.
     address : str or None
         Ray only: the cluster to connect to (``"auto"``: the one ``ray start`` runs on this
         machine; ``None``: the instance this process is connected to, else a new local one).
@@ -448,57 +387,55 @@ def run_sweep(
                 results_path, len(todo), "on Ray" if backend == "ray" else f"with n_jobs={n_jobs}")
     added: list[dict] = []
     failed: list[tuple[str, BaseException]] = []
-
-    def finish(cell: Cell, out: CellOutput, k: int) -> None:
-        d = cell_dir(results_path, cell)
-        d.mkdir(parents=True, exist_ok=True)
-        out.history.to_csv(d / "history.csv", index=False)
-        out.predictions.to_csv(d / "predictions.csv", index=False)
-        (d / "timings.json").write_text(json.dumps(out.timings))
-        append_results(results_path, out.rows)
-        added.extend(out.rows)
-        if not keep_checkpoints:
-            shutil.rmtree(d / "checkpoint", ignore_errors=True)
-        acc = np.mean([r["accuracy"] for r in out.rows])
-        base = np.mean([r["majority_baseline"] for r in out.rows])
-        logger.debug("[%d/%d] %s: accuracy %.3f (majority %.3f)", k, len(todo), cell.cell_id, acc, base)
-
-    def fail(cell: Cell, err: BaseException) -> None:
-        logger.error("cell %s failed: %r", cell.cell_id, err)
-        failed.append((cell.cell_id, err))
-
     from tqdm.auto import tqdm
 
     with use_log_level(verbose):
         bar = tqdm(total=len(todo), desc="cells", disable=progress_disabled(progress), mininterval=2.0)
+        queue = ClaimQueue(todo, results_path, on_skip=lambda cell: bar.update())
         if backend == "ray":
             from emolab.train.ray_backend import run_on_ray
 
-            finished = iter(range(1, len(todo) + 1))
-            run_on_ray(todo, cell_fn, lambda c: cell_dir(results_path, c),
-                       lambda c, out: finish(c, out, next(finished)), fail, address=address,
-                       resources=resources, on_done=bar.update)  # fmt: skip
-        elif n_jobs <= 1:
-            for k, cell in enumerate(todo, 1):
-                try:
-                    finish(cell, cell_fn(cell, cell_dir(results_path, cell)), k)
-                except Exception as err:  # noqa: BLE001 - reported below, the sweep goes on
-                    fail(cell, err)
-                bar.update()
+            results = run_on_ray(queue, cell_fn, address=address, resources=resources)
         else:
-            with worker_pool(n_jobs, start_method=start_method) as pool:
-                futures = {pool.submit(_call, cell_fn, c, cell_dir(results_path, c)): c for c in todo}
-                for k, fut in enumerate(cf.as_completed(futures), 1):
-                    cell = futures[fut]
-                    try:
-                        finish(cell, fut.result(), k)
-                    except Exception as err:  # noqa: BLE001
-                        fail(cell, err)
-                    bar.update()
-        bar.close()
+            results = run_local(queue, cell_fn, n_jobs=n_jobs)
+        try:
+            for k, (cell, out) in enumerate(results, 1):
+                try:
+                    if isinstance(out, BaseException):
+                        raise out
+                    added.extend(_record(cell, out, queue.folder(cell), results_path, keep_checkpoints))
+                    logger.debug("[%d/%d] %s: accuracy %.3f (majority %.3f)", k, len(todo), cell.cell_id,
+                                 np.mean([r["accuracy"] for r in out.rows]),
+                                 np.mean([r["majority_baseline"] for r in out.rows]))  # fmt: skip
+                except Exception as err:  # noqa: BLE001 - reported below, the sweep goes on
+                    logger.error("cell %s failed: %r", cell.cell_id, err)
+                    failed.append((cell.cell_id, err))
+                finally:
+                    queue.release(cell)
+                bar.update()
+        finally:
+            results.close()  # ends the workers or Ray tasks still running when interrupted
+            queue.release_all()
+            bar.close()
+        if queue.done_elsewhere:
+            logger.info("sweep: %d of the %d cells were run by another sweep on %s; their rows are in "
+                        "the table, not in the rows returned", len(queue.done_elsewhere), len(todo),
+                        results_path)  # fmt: skip
     if failed:
         raise RuntimeError(
             f"{len(failed)} of {len(todo)} cells failed (first: {failed[0][0]}: {failed[0][1]!r}); "
             "the finished ones are saved, run the sweep again to retry the rest"
         ) from failed[0][1]
     return pd.DataFrame(added, columns=None) if added else pd.DataFrame()
+
+
+def _record(cell: Cell, out: CellOutput, folder: CellDir, results_path: Path, keep_checkpoints: bool) -> list[dict]:
+    """Write a finished cell: its folder, then its rows (unless the table holds the cell already);
+    the rows written."""
+    folder.save_outputs(out)
+    rows = append_new_results(results_path, out.rows)
+    if not rows:
+        logger.warning("cell %s: already in %s, its rows were not appended again", cell.cell_id, results_path)
+    if not keep_checkpoints:
+        folder.drop_checkpoint()
+    return rows

@@ -23,10 +23,12 @@ What it does, and why:
   ``checkpoint_dir`` continues from epoch k + 1 and ends with the same weights and metrics as an
   uninterrupted run on the CPU.  The shuffling order and the augmentations of each epoch come from
   generators seeded by ``(seed, epoch)``; the global torch random state (dropout) is saved.
-* A model that leaves a list ``auxiliary_logits`` of logits shaped like its output during a
-  training forward pass (deep supervision, e.g. ``MultimodalModel(auxiliary_heads=True)``) has
-  the binary cross-entropy of each added to the training loss; validation and test use the
-  model's output only.
+* A model whose ``forward`` takes a keyword ``return_branches`` is called with
+  ``return_branches=True`` and returns a :class:`~emolab.models.ModelOutput`: the binary
+  cross-entropy of each of its ``auxiliary`` logits (deep supervision, e.g.
+  ``MultimodalModel(auxiliary_heads=True)`` in training mode) is added to the training loss, and
+  its ``branches`` are kept in the predictions; validation and test score its ``logits`` only.
+  The trainer reads nothing else from the model: no attribute is left behind by a forward pass.
 * Folds gathered into memory (:class:`~emolab.train.batches.InMemorySegments`) are batched by
   indexing stacked tensors, face crops still uint8 until they reach the device.
 * CUDA: autocast in bf16 (fp16 + gradient scaling on GPUs without bf16), pinned memory and
@@ -36,6 +38,7 @@ What it does, and why:
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import random
 import sys
@@ -49,6 +52,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from emolab._logging import logger, use_log_level
+from emolab.models.multimodal import ModelOutput
 from emolab.train.augment import augment_bio, augment_face
 from emolab.train.batches import META_KEYS, InMemorySegments
 from emolab.train.checkpoints import load_checkpoint
@@ -75,6 +79,40 @@ def progress_disabled(progress: bool | None) -> bool:
     if "ipykernel" in sys.modules:
         return False
     return not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+def model_inputs(batch: dict[str, torch.Tensor], modalities: Sequence[str], device: torch.device | str, *,
+                 non_blocking: bool = False) -> dict[str, torch.Tensor | None]:  # fmt: skip
+    """The keyword inputs of a model, ``{"face": ..., "bio": ...}``, from a batch of items.
+
+    Each modality in ``modalities`` is moved to ``device`` as float32: ``"face"`` ``(B, T, 3, S, S)``
+    in [0, 1] (uint8 crops, as :class:`~emolab.train.batches.InMemorySegments` keeps them, are
+    divided by 255 on the device), ``"bio"`` ``(B, C, L)``; the others are ``None``.  The
+    trainer's and the analyses' one way of feeding a batch to a model.
+
+    Raises
+    ------
+    KeyError
+        A modality in ``modalities`` is missing from the batch.
+    """
+    out: dict[str, torch.Tensor | None] = {"face": None, "bio": None}
+    for m in modalities:
+        if m not in batch:
+            raise KeyError(f"the model reads {m!r} (modalities {tuple(modalities)}) but the dataset items "
+                           f"have no {m!r} key")  # fmt: skip
+        x = batch[m].to(device, non_blocking=non_blocking)
+        # uint8 face crops travel as bytes and become float [0, 1] on the model's device
+        out[m] = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    return out
+
+
+def _takes_return_branches(model: torch.nn.Module) -> bool:
+    """Whether ``model.forward`` accepts the keyword ``return_branches`` (see :class:`Trainer`)."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # a builtin or C forward without a signature
+        return False
+    return "return_branches" in params
 
 
 class WithTargets(Dataset):
@@ -141,7 +179,9 @@ class Trainer:
     ----------
     model : torch.nn.Module
         Called as ``model(face=..., bio=...)`` with ``None`` for modalities not in
-        ``config.modalities``; returns logits (B, 1) or (B,).
+        ``config.modalities``; returns logits (B, 1) or (B,).  A model whose ``forward`` takes
+        ``return_branches`` gets ``return_branches=True`` and returns a
+        :class:`~emolab.models.ModelOutput` (see the module docstring).
     config : TrainConfig
     checkpoint_dir : path, optional
         Folder for ``last.pt``; when it already holds a checkpoint of the same configuration,
@@ -188,6 +228,7 @@ class Trainer:
         self._done = False
         self._pos_weight: float | None = None
         self._cuda = self.device.type == "cuda"
+        self._branched = _takes_return_branches(self.model)
 
     # ------------------------------------------------------------------------------ plumbing
     @property
@@ -215,14 +256,7 @@ class Trainer:
         )
 
     def _inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
-        out: dict[str, torch.Tensor | None] = {"face": None, "bio": None}
-        for m in self.config.modalities:
-            if m not in batch:
-                raise KeyError(f"config.modalities includes {m!r} but the dataset items have no {m!r} key")
-            x = batch[m].to(self.device, non_blocking=self._cuda)
-            # uint8 face crops travel as bytes and become float [0, 1] on the training device
-            out[m] = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        return out
+        return model_inputs(batch, self.config.modalities, self.device, non_blocking=self._cuda)
 
     def _target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "target" in batch:
@@ -231,15 +265,23 @@ class Trainer:
             y = batch["labels"][:, TASK_INDEX[self.config.task]]
         return y.to(self.device, non_blocking=self._cuda).float()
 
-    def _forward(self, inputs: dict[str, torch.Tensor | None]) -> torch.Tensor:
+    def _forward(self, inputs: dict[str, torch.Tensor | None]) -> tuple[torch.Tensor, ModelOutput | None]:
+        """``(logits (B,) float32, the model's ModelOutput or None)`` of one forward pass."""
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
                             enabled=self.amp_dtype is not None):
-            logits = self.model(face=inputs["face"], bio=inputs["bio"])
+            if self._branched:
+                out = self.model(face=inputs["face"], bio=inputs["bio"], return_branches=True)
+                if not isinstance(out, ModelOutput):
+                    raise TypeError(f"{type(self.model).__name__}(..., return_branches=True) must return a "
+                                    f"ModelOutput, got {type(out).__name__}")  # fmt: skip
+                logits = out.logits
+            else:
+                out, logits = None, self.model(face=inputs["face"], bio=inputs["bio"])
         if logits.ndim == 2 and logits.shape[1] == 1:
             logits = logits[:, 0]  # (B, 1) -> (B,)
         if logits.ndim != 1:
             raise ValueError(f"model must return logits of shape (B, 1) or (B,), got {tuple(logits.shape)}")
-        return logits.float()
+        return logits.float(), out
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         pw = None if self._pos_weight is None else torch.tensor(self._pos_weight, device=self.device)
@@ -268,10 +310,11 @@ class Trainer:
             inputs = self._augment(self._inputs(batch), gen)
             y = self._target(batch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._loss(self._forward(inputs), y)
-            # a model may leave auxiliary logits of the same shape (deep supervision, e.g.
+            logits, out = self._forward(inputs)
+            loss = self._loss(logits, y)
+            # a model may return auxiliary logits of the same shape (deep supervision, e.g.
             # MultimodalModel(auxiliary_heads=True)): each adds its own loss
-            for aux in getattr(self.model, "auxiliary_logits", None) or ():
+            for aux in out.auxiliary if out is not None else ():
                 loss = loss + self._loss(aux.float().reshape(-1), y)
             self.scaler.scale(loss).backward()
             if self.config.grad_clip is not None:
@@ -402,7 +445,7 @@ class Trainer:
         Returns a dict with ``y_true`` (n,) int, ``y_score`` (n,) float, ``logits`` (n,),
         ``loss`` (mean BCE) and the integer metadata keys present in the items (``subject``,
         ``trial``, ``segment`` …) as arrays, for per-subject and per-trial analyses.  A model
-        that leaves a dict ``branch_logits`` after its forward pass (a fused
+        that returns ``branches`` in its :class:`~emolab.models.ModelOutput` (a fused
         :class:`~emolab.models.MultimodalModel` with auxiliary heads) also gets
         ``logits_<branch>`` (n,): what each branch's own classifier answered.
         """
@@ -410,12 +453,11 @@ class Trainer:
         logits, ys, meta = [], [], {k: [] for k in META_KEYS}
         branches: dict[str, list[torch.Tensor]] = {}
         for batch in self._loader(dataset, shuffle=False):
-            if getattr(self.model, "branch_logits", None):
-                self.model.branch_logits = {}  # only what this forward pass leaves is read below
-            logits.append(self._forward(self._inputs(batch)).cpu())
-            # a model may leave each branch's own logits (MultimodalModel with auxiliary heads)
-            for m, lg in (getattr(self.model, "branch_logits", None) or {}).items():
-                branches.setdefault(m, []).append(lg.detach().float().reshape(-1).cpu())
+            lg, out = self._forward(self._inputs(batch))
+            logits.append(lg.cpu())
+            # a model may return each branch's own logits (MultimodalModel with auxiliary heads)
+            for m, b in (out.branches if out is not None else {}).items():
+                branches.setdefault(m, []).append(b.detach().float().reshape(-1).cpu())
             ys.append(self._target(batch).cpu())
             for k in META_KEYS:
                 if k in batch:

@@ -115,7 +115,7 @@ def plot_degradation(results: pd.DataFrame, *, metric: str = "accuracy", axes: S
     majority-class baseline as reference lines; for a gated model a second panel shows the mean
     gate of each modality under each condition (does the gate close on a damaged modality?).
 
-    ``results`` is :func:`~emolab.analysis.gates.evaluate_degraded`'s table without ``by``.
+    ``results`` is :func:`~emolab.analysis.degradation.evaluate_degraded`'s table without ``by``.
     """
     if "condition" not in results.columns or metric not in results.columns:
         raise KeyError(f"expected evaluate_degraded's table with a {metric!r} column")

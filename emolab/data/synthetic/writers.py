@@ -101,17 +101,16 @@ def _for_each_subject(fn, gt: pd.DataFrame, *, n_jobs: int, desc: str, verbose) 
     """Run ``fn(subject, rows)`` for every subject, in ``n_jobs`` processes; results in subject order.
 
     Every subject's data depends only on (seed, subject, trial), so the files are the same
-    whatever ``n_jobs`` is.  Workers are spawned, not forked: a fork of a process whose OpenMP or
-    OpenCV thread pools already ran (a notebook that trained a model) can hang in the child.
+    whatever ``n_jobs`` is.  The workers come from :func:`emolab.workers.process_pool` (fresh
+    processes that do not re-run the caller's main module).
     """
     groups = [(int(s), g) for s, g in gt.groupby("subject")]
     disable = verbose is False
     if n_jobs <= 1 or len(groups) == 1:
         return [fn(s, g) for s, g in tqdm(groups, desc=desc, disable=disable)]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from emolab.workers import process_pool
 
-    with ProcessPoolExecutor(max_workers=min(n_jobs, len(groups)), mp_context=mp.get_context("spawn")) as pool:
+    with process_pool(min(n_jobs, len(groups)), what="synthetic participants") as pool:
         futures = [pool.submit(fn, s, g) for s, g in groups]
         return [f.result() for f in tqdm(futures, desc=desc, disable=disable)]
 
