@@ -38,11 +38,13 @@ from tqdm.auto import tqdm
 
 from emolab._logging import logger, use_log_level
 from emolab.models.fusion import GatedFusion
+from emolab.store.dataset import META_KEYS
 from emolab.train.config import TASK_INDEX
 from emolab.train.trainer import model_inputs
 
 #: Integer metadata copied from the items into the per-sample tables.
-META_KEYS = ("subject", "trial", "experiment_id", "segment")
+#: The item keys that identify a gate row (the store item's metadata less ``has_face``).
+GATE_KEYS = tuple(k for k in META_KEYS if k != "has_face")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -102,7 +104,7 @@ def _inputs(model: torch.nn.Module, batch: dict, device: torch.device) -> dict[s
 
 
 def _meta_columns(batch: dict) -> dict[str, np.ndarray]:
-    cols = {k: np.asarray(batch[k]) for k in META_KEYS if k in batch}
+    cols = {k: np.asarray(batch[k]) for k in GATE_KEYS if k in batch}
     if "has_face" in batch:
         cols["has_face"] = np.asarray(batch["has_face"]).astype(bool)
     return cols

@@ -20,7 +20,12 @@ from emolab.data.formats import default_reader, list_subjects, qualname
 from emolab.data.record import Record, RecordError, Skip
 from emolab.paths import cache_dir
 from emolab.preprocess.physio import PhysioConfig, preprocess_record
-from emolab.store.integrity import INTEGRITY_NAME, file_sample_sha256, file_sha256, file_stat
+from emolab.store.integrity import (
+    INTEGRITY_NAME,
+    file_sample_sha256,
+    file_sha256,
+    file_stat,
+)
 from emolab.store.keys import (
     MODALITIES,
     ReaderConfig,

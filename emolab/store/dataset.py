@@ -16,29 +16,60 @@ from emolab.store.segment_store import SegmentStore
 # the Dataset
 
 
-def collate_segments(items: Sequence[dict]) -> dict:
-    """Stack a list of :class:`SegmentDataset` items into a batch, like
-    :func:`torch.utils.data.default_collate` (same keys, dtypes and shapes) but with
-    :func:`numpy.stack`, which copies in one thread.
+#: Keys every item of a segment dataset carries besides its modalities, ``labels`` and ``ratings``.
+META_KEYS = ("subject", "trial", "experiment_id", "segment", "has_face")
 
-    Why: ``default_collate`` stacks with ``torch.stack``, which runs in torch's intra-op thread
-    pool; on a small, busy CPU machine waiting for that pool costs more than the copy itself
-    (``benchmarks/bench_store.py`` measures both).  Use ``DataLoader(ds, collate_fn=collate_segments)``.
+
+def stack_items(items: Sequence[dict], *, keys: Sequence[str] | None = None, as_numpy: bool = False) -> dict:
+    """Stack item dicts key by key into one batch dict: the one collate function of the package.
+
+    Tensors (e.g. ``"bio"`` (C, L)) become one tensor (n, C, L); arrays one array (a tensor
+    unless ``as_numpy``); bools, integers and floats one (n,) bool, int64 or float32 array or
+    tensor.  Copies go through :func:`numpy.stack`, one thread: ``torch.stack`` and
+    :func:`torch.utils.data.default_collate` run in torch's intra-op thread pool, and on a small,
+    busy CPU machine waiting for that pool costs more than the copy itself
+    (``benchmarks/bench_store.py`` measures both).
+
+    Parameters
+    ----------
+    items : sequence of dict
+        Items with the same keys, e.g. of :class:`SegmentDataset`.
+    keys : sequence of str or None
+        Keep only these keys (those the items lack are skipped); ``None``: every key.
+    as_numpy : bool
+        Arrays and scalars stay NumPy arrays (tensors stay tensors).
+
+    Raises ``ValueError`` for no items, ``TypeError`` naming the key of a value of another type.
     """
     if not items:
-        raise ValueError("cannot collate an empty batch")
+        raise ValueError("cannot stack an empty list of items")
+    first_item = items[0]
     out: dict = {}
-    for key, first in items[0].items():
-        values = [it[key] for it in items]
+    for key in first_item if keys is None else [k for k in keys if k in first_item]:
+        first, values = first_item[key], [it[key] for it in items]
         if isinstance(first, torch.Tensor):
             out[key] = torch.from_numpy(np.stack([v.numpy() for v in values]))
+            continue
+        if isinstance(first, np.ndarray):
+            arr = np.stack(values)
         elif isinstance(first, (bool, np.bool_)):
-            out[key] = torch.tensor(values, dtype=torch.bool)
+            arr = np.asarray(values, dtype=bool)
         elif isinstance(first, (int, np.integer)):
-            out[key] = torch.tensor(values, dtype=torch.int64)
+            arr = np.asarray(values, dtype=np.int64)
+        elif isinstance(first, (float, np.floating)):
+            arr = np.asarray(values, dtype=np.float32)
         else:
-            raise TypeError(f"collate_segments: unexpected {type(first).__name__} under {key!r}")
+            raise TypeError(f"stack_items: unexpected {type(first).__name__} under {key!r}")
+        out[key] = arr if as_numpy else torch.from_numpy(arr)
     return out
+
+
+def collate_segments(items: Sequence[dict]) -> dict:
+    """Stack a list of :class:`SegmentDataset` items into a batch (:func:`stack_items`): like
+    :func:`torch.utils.data.default_collate` (same keys, dtypes and shapes) but with
+    :func:`numpy.stack`, which copies in one thread.  Use
+    ``DataLoader(ds, collate_fn=collate_segments)``."""
+    return stack_items(items)
 
 
 def _to_unit_float(frames: np.ndarray) -> np.ndarray:

@@ -17,10 +17,18 @@
 
 from emolab.train.augment import augment_bio, augment_face
 from emolab.train.batches import InMemorySegments
+from emolab.train.cells import Cell, CellDir
 from emolab.train.config import AugmentConfig, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
 from emolab.train.leak_audit import AUDIT_CHECKS, audit
-from emolab.train.metrics import aggregate, binary_metrics, bootstrap_ci, majority_baseline, mean_ci, pool_folds
+from emolab.train.metrics import (
+    aggregate,
+    binary_metrics,
+    bootstrap_ci,
+    majority_baseline,
+    mean_ci,
+    pool_folds,
+)
 from emolab.train.protocols import (
     PROTOCOLS,
     Fold,
@@ -33,7 +41,6 @@ from emolab.train.protocols import (
     validation_split,
 )
 from emolab.train.results import append_results, config_of, load_results
-from emolab.train.cells import Cell, CellDir
 from emolab.train.sweep import cell_fold, make_cells, run_cell, run_fold, run_sweep
 from emolab.train.trainer import Trainer, WithTargets, seed_everything
 

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-#: Keys every item carries besides its modalities.
-META_KEYS = ("subject", "trial", "experiment_id", "segment", "has_face")
+from emolab.store.dataset import stack_items
 
 
 class InMemorySegments(Dataset):
@@ -33,7 +32,7 @@ class InMemorySegments(Dataset):
 
     Keys: ``"bio"`` float32 (n, C, L), ``"face"`` uint8 or float32 (n, T, 3, S, S), ``"labels"``
     float32 (n, 2), ``"target"`` float32 (n,) when the caller gave targets, and the integer
-    metadata of :data:`META_KEYS`.  Indexing returns one item's dict, like the segment store's
+    metadata of :data:`~emolab.store.dataset.META_KEYS`.  Indexing returns one item's dict, like the segment store's
     datasets; :meth:`batches` serves whole batches without per-item work.
     """
 
@@ -65,7 +64,7 @@ class InMemorySegments(Dataset):
             arrays = dataset.arrays(idx)
         else:
             items = [dataset[int(i)] for i in idx]
-            arrays = _stack_items(items) if items else {}
+            arrays = stack_items(items, as_numpy=True) if items else {}
         if targets is not None:
             targets = np.asarray(targets, dtype=np.float32)
             if len(targets) != len(idx):
@@ -119,20 +118,3 @@ class InMemorySegments(Dataset):
                 x = x.float() / 255.0  # items look like the store's: float in [0, 1]
             item[k] = x
         return item
-
-
-def _stack_items(items: list[dict]) -> dict[str, np.ndarray | torch.Tensor]:
-    out: dict[str, np.ndarray | torch.Tensor] = {}
-    for k, first in items[0].items():
-        vals = [it[k] for it in items]
-        if isinstance(first, torch.Tensor):
-            out[k] = torch.stack(vals)
-        elif isinstance(first, np.ndarray):
-            out[k] = np.stack(vals)
-        elif isinstance(first, (bool, np.bool_)):
-            out[k] = np.asarray(vals, dtype=bool)
-        elif isinstance(first, (int, np.integer)):
-            out[k] = np.asarray(vals, dtype=np.int64)
-        elif isinstance(first, (float, np.floating)):
-            out[k] = np.asarray(vals, dtype=np.float32)
-    return out

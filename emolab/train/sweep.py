@@ -28,11 +28,8 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from emolab._logging import logger, use_log_level
-from emolab.train.config import TrainConfig
-from emolab.train.metrics import binary_metrics
-from emolab.train.protocols import get_protocol, make_folds, make_labels, validation_split, Fold
-from emolab.train.results import append_new_results, finished_cells
-from emolab.train.batches import META_KEYS, InMemorySegments
+from emolab.store.dataset import META_KEYS
+from emolab.train.batches import InMemorySegments
 from emolab.train.cells import (  # noqa: F401 - cell_dir, load_cell_outputs: the sweep's readers
     CELL_FORMAT,
     Cell,
@@ -43,8 +40,24 @@ from emolab.train.cells import (  # noqa: F401 - cell_dir, load_cell_outputs: th
     load_cell_outputs,
     resolve,
 )
-from emolab.train.trainer import Trainer, WithTargets, progress_disabled, seed_everything
+from emolab.train.config import TrainConfig
+from emolab.train.metrics import binary_metrics
+from emolab.train.protocols import (
+    Fold,
+    get_protocol,
+    make_folds,
+    make_labels,
+    validation_split,
+)
+from emolab.train.results import append_new_results, finished_cells
+from emolab.train.trainer import (
+    Trainer,
+    WithTargets,
+    progress_disabled,
+    seed_everything,
+)
 from emolab.workers import default_threads, process_pool
+
 
 # ----------------------------------------------------------------------------------- one fold
 @dataclass

@@ -38,6 +38,7 @@ What it does, and why:
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import os
 import random
@@ -53,8 +54,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from emolab._logging import logger, use_log_level
 from emolab.models.multimodal import ModelOutput
+from emolab.store.dataset import META_KEYS, stack_items
 from emolab.train.augment import augment_bio, augment_face
-from emolab.train.batches import META_KEYS, InMemorySegments
+from emolab.train.batches import InMemorySegments
 from emolab.train.checkpoints import load_checkpoint
 from emolab.train.config import TASK_INDEX, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
@@ -136,27 +138,6 @@ class WithTargets(Dataset):
         item = dict(self.dataset[i])
         item["target"] = torch.tensor(self.targets[i])
         return item
-
-
-class _Collate:
-    """Stack only the keys training needs (no face tensors moved for a bio-only model)."""
-
-    def __init__(self, keys: Sequence[str]) -> None:
-        self.keys = tuple(keys)
-
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for k in self.keys:
-            if k not in items[0]:
-                continue
-            vals = [it[k] for it in items]
-            if isinstance(vals[0], torch.Tensor):
-                out[k] = torch.stack(vals)
-            elif isinstance(vals[0], np.ndarray):
-                out[k] = torch.from_numpy(np.stack(vals))
-            else:
-                out[k] = torch.as_tensor(vals)
-        return out
 
 
 def _targets_of(dataset: Dataset) -> np.ndarray | None:
@@ -252,7 +233,7 @@ class Trainer:
         return DataLoader(
             dataset, batch_size=self.config.batch_size, shuffle=shuffle, generator=gen,
             num_workers=self.config.num_workers, pin_memory=self._cuda,
-            collate_fn=_Collate(self._keys), drop_last=False,
+            collate_fn=functools.partial(stack_items, keys=self._keys), drop_last=False,
         )
 
     def _inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
@@ -435,7 +416,7 @@ class Trainer:
         return (len(y) - n_pos) / n_pos
 
     def _collate_one(self, item: dict) -> dict:
-        return _Collate(("labels", "target"))([item])
+        return stack_items([item], keys=("labels", "target"))
 
     # ---------------------------------------------------------------------------- inference
     @torch.no_grad()
