@@ -173,22 +173,47 @@ def test_every_registry_grid_belongs_to_a_chapter_that_reads_it():
 
 
 @pytest.mark.parametrize("nb_path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem[:2])
-def test_notebook_imports_resolve(nb_path):
-    """Every ``import``/``from ... import`` of emolab in a chapter names a module or attribute
-    that exists (caught here in seconds rather than after executing the book)."""
+def test_notebook_imports_and_attributes_resolve(nb_path):
+    """Every emolab import of a chapter names a module or attribute that exists, and so does every
+    ``alias.name`` it reads from an imported emolab module (``ex.grid``, ``an.fusion_branches``):
+    caught here in seconds rather than after executing the book."""
     import importlib
 
+    aliases = {}  # local name -> emolab module
+    trees = []
     for c in json.loads(nb_path.read_text())["cells"]:
         if c["cell_type"] != "code":
             continue
         src = "\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith(("%", "!")))
-        for node in ast.walk(ast.parse(src)):
+        trees.append(ast.parse(src))
+    for tree in trees:
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "emolab":
                 mod = importlib.import_module(node.module)
                 for a in node.names:
-                    assert hasattr(mod, a.name) or importlib.util.find_spec(f"{node.module}.{a.name}"), \
-                        f"{nb_path.name}: from {node.module} import {a.name}"
+                    sub = f"{node.module}.{a.name}"
+                    assert hasattr(mod, a.name) or importlib.util.find_spec(sub), f"{nb_path.name}: from {node.module} import {a.name}"
+                    if importlib.util.find_spec(sub) if not hasattr(mod, a.name) else isinstance(getattr(mod, a.name), type(mod)):
+                        aliases[a.asname or a.name] = importlib.import_module(sub)
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     if a.name.split(".")[0] == "emolab":
                         importlib.import_module(a.name)
+                        if a.asname:
+                            aliases[a.asname] = importlib.import_module(a.name)
+    missing = sorted({f"{node.value.id}.{node.attr}" for tree in trees for node in ast.walk(tree)
+                      if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                      and node.value.id in aliases and not hasattr(aliases[node.value.id], node.attr)})  # fmt: skip
+    assert not missing, f"{nb_path.name} reads attributes its emolab modules lack: {missing}"
+
+
+def test_package_all_names_exist():
+    """Every name a package's ``__all__`` exports is defined there."""
+    import importlib
+
+    for name, path in _modules().items():
+        if path.name != "__init__.py":
+            continue
+        mod = importlib.import_module(name)
+        missing = sorted(set(getattr(mod, "__all__", ())) - set(dir(mod)))
+        assert not missing, f"{name}.__all__ names what it does not define: {missing}"

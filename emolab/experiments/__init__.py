@@ -47,10 +47,12 @@ from emolab.experiments.audit import audit_protocols
 from emolab.experiments.grids import (
     GRIDS,
     PAPER_PROTOCOL,
+    PAPER_PROTOCOLS,
     Grid,
     grid,
     grids,
     paper_protocol,
+    resolve_protocols,
     runnable_grids,
 )
 from emolab.experiments.profiles import (
@@ -85,9 +87,9 @@ from emolab.store.dataset import (
 )
 
 __all__ = [
-    "GRIDS", "PAPER_PROTOCOL", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
+    "GRIDS", "PAPER_PROTOCOL", "PAPER_PROTOCOLS", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
     "audit_protocols", "available_cores", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
     "grid_cells", "grid_histories", "grid_predictions", "grids", "has_face_results", "load_grid_results",
-    "open_segments", "paper_protocol", "prepare_segments", "protocol_gaps", "run_grid", "runnable_grids",
+    "open_segments", "paper_protocol", "prepare_segments", "protocol_gaps", "resolve_protocols", "run_grid", "runnable_grids",
     "segment_shapes", "segments_at_fps", "summarize", "synthetic_expectations", "torch_threads", "verdicts",
 ]  # fmt: skip
