@@ -53,6 +53,7 @@ print("ADDED", 0 if added.empty else added["cell_id"].nunique())
 """
 
 
+@pytest.mark.slow  # two processes sweeping 18 cells
 def test_two_sweeps_on_one_table_run_each_cell_once(tmp_path):
     path, go, log = tmp_path / "results.csv", tmp_path / "go", tmp_path / "runs.log"
     code = SWEEP.format(tests=str(TESTS), root=str(ROOT), go=str(go), path=str(path))

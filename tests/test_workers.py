@@ -45,6 +45,7 @@ print("WORKERS OK")
 """
 
 
+@pytest.mark.slow  # two subprocesses that each build a store and run a sweep (about a minute each)
 @pytest.mark.parametrize("how", ["file", "stdin"])
 def test_a_script_without_a_main_guard_starts_workers(tmp_path, how):
     code = SCRIPT.format(tests=str(TESTS), root=str(ROOT), out=str(tmp_path / "out"))
