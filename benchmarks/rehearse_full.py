@@ -43,6 +43,7 @@ Output (one line each)::
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -142,20 +143,23 @@ def main() -> None:
     k, val = full.n_splits, full.val_fraction
     fold_train = seg * (1 - 1 / k) * (1 - val)
     total_h, grid_h = 0.0, {}
+    counted = set()  # a cell two grids share (e.g. bio-only trial-kfold) is trained once, by the first
     for name in ("unimodal", "control", "fusion", "gated"):
-        specs = [g.kwargs() for g in ex.grids(name)]
+        specs = [(g.kwargs(), json.dumps(g.synthetic, sort_keys=True)) for g in ex.grids(name)]
         steps = hours = 0.0
-        for g in specs:
+        for g, data in specs:
             for model in g["models"]:
                 for mods in g["modalities"]:
                     key = "+".join(mods)
                     for proto in g["protocols"]:
-                        proto = ex.paper_protocol(model, full) if proto == ex.PAPER_PROTOCOL else proto
+                        proto = ex.paper_protocol(model) if proto == ex.PAPER_PROTOCOL else proto
+                        tasks = [t for t in g["tasks"] if (data, model, key, proto, t) not in counted]
+                        counted |= {(data, model, key, proto, t) for t in tasks}
                         if proto == "pooled-segment-kfold":
                             work_steps = k * n_face * fold_train * full.epochs
                         else:
                             work_steps = n_face * k * fold_train * full.epochs
-                        work_steps *= len(g["tasks"])
+                        work_steps *= len(tasks)
                         steps += work_steps
                         if (model, key) in rate:
                             hours += work_steps / rate[(model, key)] / 3600

@@ -172,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run a chapter's grid (or a grid file) of cross-validation "
                            "cells headless, here or on a Ray cluster")  # fmt: skip
-    sweep.add_argument("--chapter", choices=["unimodal", "fusion", "control", "results", "fingerprint", "all"],
-                       help="a grid of the registry emolab.experiments.GRIDS (all: every one)")  # fmt: skip
+    sweep.add_argument("--chapter", metavar="NAME",
+                       help="a grid of the registry emolab.experiments.GRIDS by name (unimodal, control, concat, "
+                            "gated, fusion, results, fingerprint), or all")  # fmt: skip
     sweep.add_argument("--config", type=Path, help="a YAML grid file (see emolab.sweep_config)")
     sweep.add_argument(
         "-p", "--parameter", action="append", default=[], type=_parse_parameter, metavar="KEY=VALUE",

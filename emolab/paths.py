@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -36,3 +37,9 @@ def find_project_root(start: Path | None = None) -> Path:
         f"no emolab checkout (a folder with book/_config.yml and notebooks/) at or above {start}; "
         "run the command from the repository or pass --project DIR"
     )
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, hex (:func:`hashlib.file_digest`, read in chunks)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

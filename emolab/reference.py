@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from emolab._logging import logger
+from emolab.data.record import TASKS
 
 #: The data file shipped inside the package.
 REFERENCE_FILE = Path(str(resources.files("emolab.data").joinpath("reference_results.csv")))
@@ -50,7 +51,6 @@ COLUMNS = ("source", "table", "url", "dataset", "protocol", "protocol_text", "mo
            "architecture", "modality", "task", "metric", "value", "kind")  # fmt: skip
 KINDS = ("paper", "comparison", "literature", "baseline")
 DATASETS = ("DEAP", "MAHNOB-HCI")
-TASKS = ("valence", "arousal")
 ARCHITECTURES = ("safavi", "gbvnet")
 _REQUIRED = ("source", "table", "dataset", "protocol", "model", "modality", "task", "metric", "value", "kind")
 

@@ -125,7 +125,8 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
             continue
         key = json.dumps(knobs, sort_keys=True)
         if key not in datasets:
-            # synthetic data without video (face_subjects=0) has a bio-only store, as in chapter 09
+            # synthetic data without video (face_subjects=0, e.g. analysis.fingerprint_sweep's default) has a
+            # bio-only store
             mods = ("bio",) if knobs.get("face_subjects") == 0 else ("face", "bio")
             datasets[key] = ex.prepare_segments(data_root, profile=profile, seed=seed, verbose=verbose,
                                                 modalities=mods, **knobs)  # fmt: skip

@@ -1,6 +1,6 @@
 """The one way emolab starts worker processes: the store build, the synthetic generator, the sweep.
 
-Every parallel step of the package (:func:`emolab.data.store.build_store`'s subjects,
+Every parallel step of the package (:func:`emolab.store.build_store`'s subjects,
 :func:`emolab.data.synthetic.generate_synthetic`'s participants, :func:`emolab.train.sweep.run_sweep`'s
 cells) gets its processes from :func:`process_pool`, a `loky
 <https://github.com/joblib/loky>`_ process pool (shipped inside joblib, which scikit-learn
@@ -28,13 +28,29 @@ This module sits at the bottom of the package: it imports nothing of emolab but 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
 from emolab._logging import logger
 
-__all__ = ["InProcessPool", "default_threads", "process_pool"]
+__all__ = ["InProcessPool", "default_threads", "pid_alive", "process_pool"]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:  # Linux: a zombie is a dead sweep whose parent has not reaped it yet
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def default_threads(n_workers: int) -> int:

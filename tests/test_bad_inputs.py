@@ -574,7 +574,7 @@ def test_same_size_overwrite_of_a_large_file_and_the_sampled_check(tmp_path, mon
         SegmentStore(store.path, verify=True)
 
 
-def test_store_built_without_sampled_checksums_still_opens(tmp_path):
+def test_store_built_without_sampled_checksums_still_opens(tmp_path, caplog_emolab):
     # integrity.json of a store built before the sampled checksum: sizes and headers on open,
     # the full SHA-256 on request
     _, store = _built(tmp_path, subjects=(1,))
@@ -584,7 +584,10 @@ def test_store_built_without_sampled_checksums_still_opens(tmp_path):
         del want["sample_sha256"]
     record_path.write_text(json.dumps(record))
     _overwrite_inside(store.path / "s01" / "bio.npy")
+    caplog_emolab.clear()
     SegmentStore(store.path)
+    assert caplog_emolab.text.count("without sampled checksums") == 1  # said once, with the way out
+    assert "verify-store" in caplog_emolab.text
     with pytest.raises(StoreIntegrityError, match=r"SHA-256 mismatch"):
         SegmentStore(store.path, verify=True)
 

@@ -335,6 +335,24 @@ def test_collate_segments_matches_default_collate(tmp_path, modalities):
         collate_segments([])
 
 
+def test_stack_items_is_the_one_collate_of_every_item_kind():
+    """One function stacks items for the DataLoader, the in-memory folds and the trainer: tensors
+    (bfloat16 too), arrays and lists, bools, ints and floats, a subset of keys, NumPy out."""
+    from emolab.store.dataset import stack_items
+
+    items = [{"x": torch.full((2,), float(i)), "h": torch.ones(1, dtype=torch.bfloat16), "a": np.arange(3) + i,
+              "l": [i, i + 1], "b": bool(i % 2), "i": i, "f": 0.5 * i} for i in range(3)]  # fmt: skip
+    out = stack_items(items)
+    assert out["x"].shape == (3, 2) and out["h"].dtype == torch.bfloat16 and out["a"].shape == (3, 3)
+    assert out["l"].tolist() == [[0, 1], [1, 2], [2, 3]]
+    assert (out["b"].dtype, out["i"].dtype, out["f"].dtype) == (torch.bool, torch.int64, torch.float32)
+    assert set(stack_items(items, keys=["x", "missing"])) == {"x"}
+    as_np = stack_items(items, keys=["a", "f"], as_numpy=True)
+    assert isinstance(as_np["a"], np.ndarray) and as_np["f"].dtype == np.float32
+    with pytest.raises(TypeError, match=r"'name'.*keys="):
+        stack_items([{"name": "s01"}])
+
+
 def test_bio_only_store_needs_no_face_code(tmp_path):
     store = build_store(
         tmp_path / "data", dataset="deap", subjects=[1], modalities=("bio",),

@@ -119,3 +119,18 @@ def test_emolab_sweep_usage_errors(tmp_path, capsys):
     assert "need --backend ray" in capsys.readouterr().err
     assert main(["sweep", "--chapter", "fusion", "--backend", "ray", "--jobs", "2"]) == 1
     assert "--jobs is for --backend local" in capsys.readouterr().err
+
+
+def test_every_registry_grid_and_every_name_the_cluster_page_lists_is_a_sweep_chapter(capsys):
+    """``emolab sweep --chapter NAME`` takes every grid of the registry; the cluster page lists
+    exactly those names; an unknown one is refused naming the known ones."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "cluster.md").read_text()
+    listed = re.search(r"--chapter ([a-z |]+)`", page).group(1).split(" | ")
+    assert set(listed) == {*ex.GRIDS, "all"}
+    for name in listed:
+        assert chapter_grids(name)
+    assert main(["sweep", "--chapter", "leakage", "--results", "/nonexistent/r.csv"]) != 0
+    assert "known" in capsys.readouterr().err

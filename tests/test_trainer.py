@@ -354,3 +354,25 @@ def test_checkpoint_interval_writes_fewer_checkpoints_and_always_the_last(tmp_pa
     written = [h["epoch"] for h in hist if "checkpoint_seconds" in h]
     assert written == [4]
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 4
+
+
+def test_a_wrapped_fused_model_still_hands_the_trainer_its_branches():
+    """A model inside DataParallel (or torch.compile's module) passes its keywords on: the trainer
+    asks the wrapped model whether it returns branches, so auxiliary losses are not dropped."""
+    from emolab.models import build_model
+    from emolab.train.trainer import _takes_return_branches
+
+    model = build_model("safavi", modalities=("face", "bio"), n_chans=4, n_times=32, n_frames=2, image_size=16,
+                        auxiliary_heads=True)  # fmt: skip
+    assert _takes_return_branches(model) and _takes_return_branches(nn.DataParallel(model))
+
+    class Compiled(nn.Module):  # the attribute torch.compile's OptimizedModule keeps its model in
+        def __init__(self, inner):
+            super().__init__()
+            self._orig_mod = inner
+
+        def forward(self, *args, **kwargs):
+            return self._orig_mod(*args, **kwargs)
+
+    assert _takes_return_branches(Compiled(model))
+    assert not _takes_return_branches(nn.Linear(2, 1))

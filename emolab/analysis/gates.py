@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from emolab._logging import logger, use_log_level
 from emolab.models.fusion import GatedFusion
-from emolab.store.dataset import META_KEYS
+from emolab.store.dataset import META_KEYS, collate_segments
 from emolab.train.config import TASK_INDEX
 from emolab.train.trainer import model_inputs
 
@@ -87,7 +87,7 @@ def gate_slices(model: torch.nn.Module) -> dict[str, slice]:
 
 
 def _loader(dataset: Dataset, batch_size: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate_segments)
 
 
 def _targets(batch: dict, task: str) -> torch.Tensor:

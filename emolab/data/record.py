@@ -12,6 +12,11 @@ import numpy as np
 RATING_SCALE: tuple[float, float] = (1.0, 9.0)
 #: Ratings that are on :data:`RATING_SCALE` (MAHNOB's ``emotion`` is a category code, not a rating).
 SCALED_RATINGS: tuple[str, ...] = ("valence", "arousal", "dominance", "liking", "predictability")
+#: The two emotion dimensions every task of the package classifies (high/low).
+TASKS: tuple[str, ...] = ("valence", "arousal")
+#: The two modalities of a recording, in the order models and stores list them: the face video
+#: and the physiological ("bio") signals.
+MODALITIES: tuple[str, ...] = ("face", "bio")
 
 
 class RecordError(ValueError):

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from emolab.data.record import MODALITIES
 
 #: Modalities in the fixed order the wrapper hands them to a fusion head.
-MODALITIES = ("face", "bio")
 
 
 @dataclass

@@ -38,6 +38,7 @@ import numpy as np
 
 from emolab._logging import logger, use_log_level
 from emolab.preprocess.landmarks import BLENDSHAPE_NAMES, FaceLandmarker, eye_centres
+from emolab.workers import process_pool
 
 __all__ = [
     "FaceConfig",
@@ -535,8 +536,9 @@ def extract_many(
         One value for all videos, or one per video (MAHNOB trials differ); see
         :func:`extract_face_windows`.
     n_jobs : int
-        Worker processes (each opens its own landmarker; ``spawn`` start method, since
-        MediaPipe's threads do not survive ``fork``).  1 runs in this process.
+        Worker processes (:func:`emolab.workers.process_pool`: fresh interpreters, since
+        MediaPipe's threads do not survive ``fork``; each opens its own landmarker).  1 runs in
+        this process.
 
     Returns
     -------
@@ -568,14 +570,11 @@ def extract_many(
                     )
                     for p, n, ws, o, c, e in tqdm(jobs, desc="face videos", unit="video", disable=not show)
                 ]
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(
-            max_workers=min(n_jobs, len(jobs)),
-            mp_context=mp.get_context("spawn"),
+        with process_pool(
+            min(n_jobs, len(jobs)),
             initializer=_worker_init,
             initargs=(config.min_detection_confidence, config.keep_blendshapes, logger.level),
+            what="face extraction",
         ) as pool:
             return list(
                 tqdm(pool.map(_worker_run, jobs), total=len(jobs), desc="face videos", unit="video", disable=not show)

@@ -20,7 +20,6 @@ which is exactly what sampling a 50 fps video at 5 fps produces.  Chapter 03 int
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from emolab._logging import logger
+from emolab.paths import file_sha256
 
 __all__ = [
     "BLENDSHAPE_NAMES",
@@ -105,15 +105,6 @@ def eye_centres(landmarks: np.ndarray) -> np.ndarray:
     """Eye centres from a (478, 3) landmark array -> (2, 2) float64 ``[[xl, yl], [xr, yr]]`` px."""
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     return np.stack([pts[list(LEFT_EYE_CORNERS)].mean(0), pts[list(RIGHT_EYE_CORNERS)].mean(0)])
-
-
-def file_sha256(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """Return the hex sha256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _manifest_entry() -> dict:

@@ -50,32 +50,16 @@ the subjects that are missing.
 (torch.Size([40, 128]), torch.Size([5, 3, 64, 64]))
 """
 
+from emolab.data.record import MODALITIES
 from emolab.store.build import build_store
-from emolab.store.dataset import (
-                                  SegmentDataset,
-                                  TrialHeads,
-                                  collate_segments,
-                                  face_subjects,
-                                  open_segments,
-                                  segment_shapes,
-)
-from emolab.store.integrity import (
-                                  INTEGRITY_NAME,
-                                  StoreIntegrityError,
-                                  StoreProblem,
-                                  file_sha256,
-)
-from emolab.store.keys import (
-                                  MODALITIES,
-                                  STORE_FORMAT,
-                                  ReaderConfig,
-                                  store_config,
-                                  store_key,
-)
+from emolab.store.dataset import (META_KEYS, SegmentDataset, TrialHeads, collate_segments, face_subjects, open_segments,
+                                  segment_shapes, stack_items)
+from emolab.store.integrity import INTEGRITY_NAME, StoreIntegrityError, StoreProblem, file_sha256
+from emolab.store.keys import STORE_FORMAT, ReaderConfig, store_config, store_key
 from emolab.store.segment_store import SegmentStore
 
 __all__ = [
-    "INTEGRITY_NAME", "MODALITIES", "STORE_FORMAT", "ReaderConfig", "SegmentDataset", "SegmentStore",
+    "INTEGRITY_NAME", "META_KEYS", "MODALITIES", "STORE_FORMAT", "ReaderConfig", "SegmentDataset", "SegmentStore",
     "StoreIntegrityError", "StoreProblem", "TrialHeads", "build_store", "collate_segments", "face_subjects",
-    "file_sha256", "open_segments", "segment_shapes", "store_config", "store_key",
+    "file_sha256", "open_segments", "segment_shapes", "stack_items", "store_config", "store_key",
 ]  # fmt: skip

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from emolab._logging import logger, use_log_level
 from emolab.data.formats import default_reader, list_subjects, qualname
-from emolab.data.record import Record, RecordError, Skip
+from emolab.data.record import MODALITIES, Record, RecordError, Skip
 from emolab.paths import cache_dir
 from emolab.preprocess.physio import PhysioConfig, preprocess_record
 from emolab.store.integrity import (
@@ -27,25 +27,15 @@ from emolab.store.integrity import (
     file_stat,
 )
 from emolab.store.keys import (
-    MODALITIES,
     ReaderConfig,
     json_default,
     store_config,
     store_key,
 )
 from emolab.store.segment_store import SegmentStore
+from emolab.workers import pid_alive
 
 _TMP_PREFIX = ".tmp-"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove_stale_tmp(folder: Path) -> None:
@@ -53,7 +43,7 @@ def _remove_stale_tmp(folder: Path) -> None:
     for p in folder.glob(f"{_TMP_PREFIX}*"):
         parts = p.name[len(_TMP_PREFIX):].split("-")
         pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else -1
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             logger.info("removing %s left by an interrupted build", p.name)
             shutil.rmtree(p, ignore_errors=True)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emolab.store.keys import MODALITIES
+from emolab.data.record import MODALITIES
 from emolab.store.segment_store import SegmentStore
 
 # ---------------------------------------------------------------------------------------------
@@ -20,11 +20,15 @@ from emolab.store.segment_store import SegmentStore
 META_KEYS = ("subject", "trial", "experiment_id", "segment", "has_face")
 
 
+#: Tensor dtypes NumPy has no view of, stacked by torch instead.
+_NUMPY_LESS = (torch.bfloat16,)
+
+
 def stack_items(items: Sequence[dict], *, keys: Sequence[str] | None = None, as_numpy: bool = False) -> dict:
     """Stack item dicts key by key into one batch dict: the one collate function of the package.
 
-    Tensors (e.g. ``"bio"`` (C, L)) become one tensor (n, C, L); arrays one array (a tensor
-    unless ``as_numpy``); bools, integers and floats one (n,) bool, int64 or float32 array or
+    Tensors (e.g. ``"bio"`` (C, L)) become one tensor (n, C, L); arrays (and lists) one array (a
+    tensor unless ``as_numpy``); bools, integers and floats one (n,) bool, int64 or float32 array or
     tensor.  Copies go through :func:`numpy.stack`, one thread: ``torch.stack`` and
     :func:`torch.utils.data.default_collate` run in torch's intra-op thread pool, and on a small,
     busy CPU machine waiting for that pool costs more than the copy itself
@@ -48,10 +52,13 @@ def stack_items(items: Sequence[dict], *, keys: Sequence[str] | None = None, as_
     for key in first_item if keys is None else [k for k in keys if k in first_item]:
         first, values = first_item[key], [it[key] for it in items]
         if isinstance(first, torch.Tensor):
-            out[key] = torch.from_numpy(np.stack([v.numpy() for v in values]))
+            if first.dtype in _NUMPY_LESS:  # no NumPy view of these: torch's own stack
+                out[key] = torch.stack(values)
+            else:
+                out[key] = torch.from_numpy(np.stack([v.numpy() for v in values]))
             continue
-        if isinstance(first, np.ndarray):
-            arr = np.stack(values)
+        if isinstance(first, (np.ndarray, list, tuple)):
+            arr = np.stack([np.asarray(v) for v in values])
         elif isinstance(first, (bool, np.bool_)):
             arr = np.asarray(values, dtype=bool)
         elif isinstance(first, (int, np.integer)):
@@ -59,7 +66,8 @@ def stack_items(items: Sequence[dict], *, keys: Sequence[str] | None = None, as_
         elif isinstance(first, (float, np.floating)):
             arr = np.asarray(values, dtype=np.float32)
         else:
-            raise TypeError(f"stack_items: unexpected {type(first).__name__} under {key!r}")
+            raise TypeError(f"stack_items: items hold a {type(first).__name__} under {key!r}, which has no "
+                            "batch form; pass keys=[...] without it (or drop it from the items)")
         out[key] = arr if as_numpy else torch.from_numpy(arr)
     return out
 

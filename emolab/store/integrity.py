@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emolab.paths import file_sha256  # noqa: F401 - re-exported with the store's integrity API
+
 # ---------------------------------------------------------------------------------------------
 # the store
 
@@ -40,12 +42,6 @@ class StoreProblem:
 def file_stat(path: Path) -> dict:
     st = path.stat()
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex (:func:`hashlib.file_digest`)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 #: The sampled checksum checked on every open (``outputs[name]["sample_sha256"]``): a file of up

@@ -13,8 +13,8 @@ import numpy as np
 
 from emolab.preprocess.physio import PhysioConfig
 
+
 STORE_FORMAT = 2  # 2: integrity.json per subject.  Bump when the on-disk layout changes: old stores get a new key
-MODALITIES = ("face", "bio")
 
 
 @dataclass

@@ -84,6 +84,7 @@ class SegmentStore:
                                       "build the store again")  # fmt: skip
         self.key: str = self.path.name.rsplit("-", 1)[-1]
         self._gone_inputs: set[Path] = set()  # inputs already reported as gone
+        self._unsampled_logged = False  # a store without sampled checksums is logged once
         if check:
             self.raise_problems(self.check(full=verify))
 
@@ -171,8 +172,13 @@ class SegmentStore:
                 if file_sha256(path) != want["sha256"]:
                     problems.append(StoreProblem(subject, path, "content differs from what was "
                                                  "written (SHA-256 mismatch)"))  # fmt: skip
-            elif "sample_sha256" in want and file_sample_sha256(path) != want["sample_sha256"]:
-                # a store built before the sampled checksum existed has none: the full check only
+            elif "sample_sha256" not in want:  # built before the sampled checksum existed
+                if not self._unsampled_logged:
+                    self._unsampled_logged = True
+                    logger.info("%s was built without sampled checksums: a file overwritten in place with the same "
+                                "size is found only by the full check (emolab data verify-store, or rebuild the "
+                                "store to get them)", self.path)  # fmt: skip
+            elif file_sample_sha256(path) != want["sample_sha256"]:
                 problems.append(StoreProblem(subject, path, "content differs from what was written "
                                              "(sampled checksum mismatch: overwritten in place)"))  # fmt: skip
         for want in record["inputs"]:

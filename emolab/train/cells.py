@@ -51,6 +51,7 @@ from emolab.train.checkpoints import load_checkpoint
 from emolab.train.config import TrainConfig
 from emolab.train.results import finished_cells
 from emolab.train.trainer import CHECKPOINT_NAME
+from emolab.workers import pid_alive
 
 try:
     import fcntl
@@ -149,21 +150,6 @@ class CellOutput:
     predictions: pd.DataFrame
     history: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    try:  # Linux: a zombie is a dead sweep whose parent has not reaped it yet
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 @dataclass(frozen=True)
@@ -295,7 +281,7 @@ class CellDir:
         if not claim or claim.get("host") != socket.gethostname():
             return False
         try:
-            return not _pid_alive(int(claim["pid"]))
+            return not pid_alive(int(claim["pid"]))
         except (KeyError, TypeError, ValueError):
             return False
 
@@ -423,11 +409,11 @@ class ClaimQueue:
                 if not d.claim():
                     self.pending.append(cell)  # another sweep runs it: look again later
                     continue
+                self.held[cell.cell_id] = d  # held from the moment it is claimed: release_all frees it
                 if cell.cell_id in self.finished():  # appended just before its claim was released
-                    d.release()
+                    self.release(cell)
                     self._skip(cell)
                     continue
-                self.held[cell.cell_id] = d
                 return cell
             if not self.pending or not wait:
                 return None

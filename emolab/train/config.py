@@ -12,11 +12,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from emolab.data.record import MODALITIES, TASKS
 
-TASKS = ("valence", "arousal")
 #: Column of the ``"labels"`` / ``"ratings"`` arrays that holds each task.
 TASK_INDEX = {"valence": 0, "arousal": 1}
-MODALITIES = ("face", "bio")
 
 
 @dataclass

@@ -109,7 +109,17 @@ def model_inputs(batch: dict[str, torch.Tensor], modalities: Sequence[str], devi
 
 
 def _takes_return_branches(model: torch.nn.Module) -> bool:
-    """Whether ``model.forward`` accepts the keyword ``return_branches`` (see :class:`Trainer`)."""
+    """Whether ``model.forward`` accepts the keyword ``return_branches`` (see :class:`Trainer`).
+
+    A wrapper that passes its keywords on (``torch.compile``'s module, ``DataParallel``) is asked
+    about the model it wraps."""
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module) and isinstance(model, torch.nn.DataParallel):
+            inner = model.module
+        if not isinstance(inner, torch.nn.Module):
+            break
+        model = inner
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):  # a builtin or C forward without a signature
