@@ -133,6 +133,7 @@ def _namespace() -> dict:
     """What the chapters' solution cells use from their chapter's imports."""
     import pandas as pd
 
+    from emolab import analysis as an
     from emolab import experiments as ex
     from emolab.models import build_model, complexity_table
     from emolab.preprocess import face as fp
@@ -140,7 +141,7 @@ def _namespace() -> dict:
     from emolab.preprocess.physio import BANDS
     from emolab.viz import signals as vs
 
-    return dict(np=np, pd=pd, ex=ex, fp=fp, physio=physio, vs=vs, BANDS=BANDS, seed=0,
+    return dict(np=np, pd=pd, an=an, ex=ex, fp=fp, physio=physio, vs=vs, BANDS=BANDS, seed=0,
                 build_model=build_model, complexity_table=complexity_table, solutions=True)  # fmt: skip
 
 
