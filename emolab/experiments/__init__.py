@@ -18,7 +18,7 @@ Profiles
 --------
 ``"smoke"``
     Ours: the book's CI run on two CPU cores.  Six synthetic subjects of 12 short trials, every
-    fold of 3-fold splits, 8 epochs (2 for the protocols that pool subjects), small face crops:
+    fold of 3-fold splits, 8 epochs (2 for ``loso``, whose folds hold five subjects), small face crops:
     enough for intervals over subjects that separate what the synthetic knobs put in the data.
 ``"full"``
     The papers' settings (Safavi et al. :cite:`safavi_deep_multimodal`, GBV-Net
