@@ -12,6 +12,7 @@
 * :mod:`emolab.analysis.claims` — what chapters 05-07 claim, checked on their results.
 * :mod:`emolab.analysis.leaks`, :mod:`emolab.analysis.significance` — feature pipelines and
   paired tests (chapter 09).
+* :mod:`emolab.analysis.signatures` — trial signatures in a store's inputs (chapter 09).
 """
 
 from emolab.analysis.claims import chapter_claims
@@ -37,6 +38,17 @@ from emolab.analysis.gates import (
     gate_slices,
     load_cell_model,
 )
+from emolab.analysis.signatures import (
+    SIGNATURE_GROUPS,
+    baseline_shared_correlation,
+    channel_groups,
+    segment_similarity,
+    segment_statistics,
+    summarize_signature,
+    template_correlation_demo,
+    trial_identifiability,
+    trial_signatures,
+)
 from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
@@ -45,4 +57,6 @@ __all__ = [
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
     "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",
     "gaussian_blur", "load_cell_model", "occlude", "pool_degraded",
+    "SIGNATURE_GROUPS", "baseline_shared_correlation", "channel_groups", "segment_similarity", "segment_statistics",
+    "summarize_signature", "template_correlation_demo", "trial_identifiability", "trial_signatures",
 ]
