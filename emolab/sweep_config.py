@@ -34,7 +34,7 @@ import yaml
 from emolab._logging import logger
 
 #: Keys of a grid, and which of them must be given.
-GRID_KEYS = ("models", "modalities", "tasks", "protocols", "synthetic")
+GRID_KEYS = ("models", "modalities", "tasks", "protocols", "synthetic", "preprocessing")
 REQUIRED_GRID_KEYS = ("models", "modalities")
 #: The run parameters (as in the chapters' ``parameters`` cells) and their defaults.
 RUN_PARAMETERS = {"profile": "smoke", "data_root": None, "seed": 0, "device": "auto"}
@@ -55,6 +55,8 @@ def chapter_grids(chapter: str) -> list[dict[str, Any]]:
     for g in grids(chapter):
         for knobs in g.synthetic:
             grid = {**g.kwargs(), "synthetic": dict(knobs)} if knobs else g.kwargs()
+            if g.preprocessing:
+                grid["preprocessing"] = dict(g.preprocessing)
             out.append(check_grid(grid, g.name))
     return out
 
@@ -78,6 +80,12 @@ def check_grid(grid: Mapping[str, Any], where: str) -> dict[str, Any]:
     out["modalities"] = [tuple(m) for m in mods]
     if not isinstance(out.get("synthetic", {}), Mapping):
         raise ValueError(f"{where}: synthetic must be a mapping of knobs, got {out['synthetic']!r}")
+    from emolab.experiments.grids import PREPROCESSING
+
+    prep = out.get("preprocessing", {})
+    if not isinstance(prep, Mapping) or set(prep) - set(PREPROCESSING):
+        raise ValueError(f"{where}: preprocessing must be a mapping with keys among {list(PREPROCESSING)}, "
+                         f"got {prep!r}")  # fmt: skip
     return out
 
 
@@ -123,15 +131,16 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
             logger.warning("skipping the grid %s: it sets synthetic knobs %s and runs on the synthetic data only, "
                            "not on %s", {k: v for k, v in grid.items() if k != "synthetic"}, knobs, data_root)  # fmt: skip
             continue
-        key = json.dumps(knobs, sort_keys=True)
+        prof = ex.get_profile(profile, **dict(grid.get("preprocessing") or {}))
+        key = json.dumps([knobs, prof.to_dict()], sort_keys=True)
         if key not in datasets:
             # synthetic data without video (face_subjects=0, e.g. analysis.fingerprint_sweep's default) has a
             # bio-only store
             mods = ("bio",) if knobs.get("face_subjects") == 0 else ("face", "bio")
-            datasets[key] = ex.prepare_segments(data_root, profile=profile, seed=seed, verbose=verbose,
+            datasets[key] = ex.prepare_segments(data_root, profile=prof, seed=seed, verbose=verbose,
                                                 modalities=mods, **knobs)  # fmt: skip
         what = {k: grid[k] for k in ("models", "modalities", "tasks", "protocols") if k in grid}
-        for cell in ex.grid_cells(datasets[key], profile=profile, seed=seed, device=device, **what):
+        for cell in ex.grid_cells(datasets[key], profile=prof, seed=seed, device=device, **what):
             if cell.cell_id not in seen:  # two grids may share cells
                 seen.add(cell.cell_id)
                 cells.append(cell)

@@ -117,3 +117,30 @@ def test_each_leak_of_the_feature_pipeline_is_flagged_alone(features):
         leaky = leaks.evaluate_features(X, meta, **leaky_kw).audit(meta)
         assert "leak" not in set(honest["status"]), (check, honest)
         assert set(leaky.loc[leaky["status"] == "leak", "check"]) == {check}
+
+
+def _signature(gap_low):
+    from emolab.train import TrialSignature
+
+    return TrialSignature(gap=gap_low + 0.05, gap_low=gap_low, gap_high=gap_low + 0.1, identifiability=0.4,
+                          chance=0.1, n_subjects=6, features="log-variance per channel")  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol", ["paper-segment-kfold", "trial-kfold", "loso"])
+def test_signature_check_fires_only_where_trials_are_shared_and_the_signature_pays(protocol):
+    meta = _meta()
+    folds = make_folds(meta, protocol, task="valence", n_splits=3, seed=0)
+    shared = protocol == "paper-segment-kfold"
+    with_sig = _status(audit(folds, meta, signature=_signature(0.03)))["trial signature in the inputs"]
+    without_sig = _status(audit(folds, meta, signature=_signature(-0.02)))["trial signature in the inputs"]
+    unmeasured = _status(audit(folds, meta))["trial signature in the inputs"]
+    assert with_sig == ("leak" if shared else "ok")
+    assert without_sig == "ok"
+    assert unmeasured == ("not checked" if shared else "ok")  # no shared trial: nothing to exploit
+
+
+def test_signature_must_be_a_measurement():
+    meta = _meta()
+    folds = make_folds(meta, "paper-segment-kfold", task="valence", n_splits=3, seed=0)
+    with pytest.raises(TypeError, match="TrialSignature"):
+        audit(folds, meta, signature={"gap": 0.1})

@@ -260,3 +260,21 @@ def test_eeg_info_has_positions_for_the_32_eeg_channels():
     # centred on the head: the template's electrodes lie on a sphere around the origin
     r = np.linalg.norm(pos, axis=1)
     assert r.std() < 0.1 * r.mean()
+
+
+def test_mean_baseline_subtracts_one_number_per_channel():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 10, (40, 8064)) + np.linspace(-50, 50, 40)[:, None]
+    seg = preprocess_record(deap_record(x), PhysioConfig(baseline="mean", **_PLAIN))
+    raw = preprocess_record(deap_record(x), PhysioConfig(baseline=False, **_PLAIN))
+    level = x[:, :384].mean(axis=1)  # the channel's mean over DEAP's 3 s baseline
+    np.testing.assert_allclose(raw.data - seg.data, np.broadcast_to(level[None, :, None], raw.data.shape),
+                               atol=1e-3)  # fmt: skip
+    assert any("each channel's mean" in s for s in seg.steps)
+
+
+def test_baseline_options_are_checked_and_the_template_has_one_spelling():
+    assert PhysioConfig(baseline="template").baseline is True  # one store key for the paper's option
+    assert PhysioConfig(baseline=None).baseline is False
+    with pytest.raises(ValueError, match="'mean' or False"):
+        PhysioConfig(baseline="median")

@@ -28,12 +28,16 @@ grids:
 def test_chapter_grids_are_the_registry():
     assert chapter_grids("fusion") == [ex.grid("fusion").kwargs()]
     control = chapter_grids("control")
-    assert len(control) == 2 and all(g["synthetic"] == {"fingerprint": 0.0} for g in control)
+    assert len(control) == 2 and all(g["synthetic"] == ex.NO_SIGNATURE_KNOBS for g in control)
+    assert all(g["preprocessing"] == ex.NO_SIGNATURE_PREPROCESSING for g in control)
+    signatures = chapter_grids("signatures")
+    assert len(signatures) == len(ex.SIGNATURE_SOURCES)
     results = chapter_grids("results")
     assert [g["models"] for g in results] == [["safavi", "gbvnet"]]
     fingerprint = chapter_grids("fingerprint")
     assert [g["synthetic"]["fingerprint"] for g in fingerprint] == [0.0, 1.0]
-    n = {"unimodal": 1, "control": 2, "concat": 1, "gated": 1, "fusion": 1, "results": 1, "fingerprint": 2}
+    n = {"unimodal": 1, "control": 2, "concat": 1, "gated": 1, "fusion": 1, "results": 1, "fingerprint": 2,
+         "signatures": len(ex.SIGNATURE_SOURCES)}
     assert set(n) == set(ex.GRIDS) and len(chapter_grids("all")) == sum(n.values())
     with pytest.raises(KeyError, match="known"):
         chapter_grids("leakage")
@@ -60,7 +64,7 @@ def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch, caplog_emolab):
     prepared, asked = [], []
 
     def prepare(data_root, *, profile, seed, verbose, modalities, **knobs):
-        prepared.append((data_root, profile, seed, modalities, knobs))
+        prepared.append((data_root, profile.name, seed, modalities, knobs))
         return f"data{knobs}"
 
     def grid_cells(dataset, *, profile, seed, device, **grid):
@@ -72,11 +76,24 @@ def test_sweep_cells_prepares_one_dataset_per_knobs(monkeypatch, caplog_emolab):
     grids = [dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold"]),
              dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold", "loso"]),
              dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold"],
-                  synthetic={"fingerprint": 0.0})]  # fmt: skip
+                  synthetic={"fingerprint": 0.0}),
+             dict(models=["toy"], modalities=[("bio",)], protocols=["trial-kfold"],
+                  synthetic={"fingerprint": 0.0}, preprocessing={"baseline": False})]  # fmt: skip
+    profiles = []
+    real_grid_cells = grid_cells
+
+    def grid_cells_profile(dataset, *, profile, seed, device, **grid):
+        profiles.append(profile.baseline)
+        return real_grid_cells(dataset, profile=profile, seed=seed, device=device, **grid)
+
+    monkeypatch.setattr(ex, "grid_cells", grid_cells_profile)
     cells = sweep_cells(grids, profile="smoke", seed=3, device="cpu")
     both = ("face", "bio")
-    assert prepared == [(None, "smoke", 3, both, {}), (None, "smoke", 3, both, {"fingerprint": 0.0})]
-    assert [a[0] for a in asked] == ["data{}", "data{}", "data{'fingerprint': 0.0}"]
+    # one store per distinct synthetic knobs and preprocessing
+    assert prepared == [(None, "smoke", 3, both, {}), (None, "smoke", 3, both, {"fingerprint": 0.0}),
+                        (None, "smoke", 3, both, {"fingerprint": 0.0})]  # fmt: skip
+    assert profiles == [True, True, True, False]
+    assert [a[0] for a in asked] == ["data{}", "data{}", "data{'fingerprint': 0.0}", "data{'fingerprint': 0.0}"]
     assert all(a[1] == "cpu" and "synthetic" not in a[2] for a in asked)
     assert len({c.cell_id for c in cells}) == len(cells)  # grids 1-3 share cells: listed once
     n = len(prepared)

@@ -417,3 +417,47 @@ def test_record_browser_runs_headless(deap_root):
     assert box.controls["trial"].options == tuple(sorted(r.trial for r in records if r.subject == 2))
     box.controls["group"].value = "GSR"
     assert box.selection()[2] == "GSR"
+
+
+def test_trial_nuisance_knob_switches_the_per_trial_recording_nuisances_off():
+    """Temperature slope and skin-conductance envelope scale with the knob; everything else of
+    the trial stays as it was, and at full strength the output is the default one."""
+    def sims(strength):
+        cfg = make_config(n_subjects=1, n_trials=4, trial_s=6.0, trial_nuisance=strength)
+        return _trials(cfg)[1]
+
+    full, off, default = sims(1.0), sims(0.0), _trials(make_config(n_subjects=1, n_trials=4, trial_s=6.0))[1]
+    for a, b, c in zip(full, off, default):
+        np.testing.assert_array_equal(a.temp, c.temp)  # default = full strength
+        np.testing.assert_array_equal(a.eeg, b.eeg)  # the EEG has no recording nuisance
+        # without the slope, the temperature is flat apart from its noise and the emotion's dip
+        assert np.ptp(b.temp[: b.onset_sample]) < 0.02 < np.ptp(a.temp) or abs(np.ptp(a.temp)) < 0.02
+    slopes = [np.polyfit(np.arange(s.temp.size), s.temp, 1)[0] * s.temp.size for s in off]
+    assert max(abs(v) for v in slopes) < 0.12  # °C over the recording: only the emotion's dip remains
+    with pytest.raises(ValueError, match="trial_nuisance"):
+        make_config(trial_nuisance=-1.0)
+
+
+def test_trial_nuisance_off_draws_fresh_sensor_noise_per_frame(monkeypatch):
+    import cv2
+
+    # a flat grey face, so that what varies between frames is the sensor noise (and the light)
+    monkeypatch.setattr(cv2, "remap", lambda img, xs, *a, **k: np.full((*xs.shape, 3), 128.0, np.float32))
+    cfg_on = make_config(n_subjects=1, n_trials=1, trial_s=2.0)
+    cfg_off = make_config(n_subjects=1, n_trials=1, trial_s=2.0, trial_nuisance=0.0)
+    sp = subject_params(cfg_on, seed=0, subject=1)
+    times = np.arange(0, 5.0, 0.1)
+    kwargs = dict(times_s=times, valence=0.0, arousal=0.0, onset_s=100.0, offset_s=200.0,
+                  blinks=np.zeros((0, 2)), fingerprint=trial_fingerprint(cfg_off, seed=0, subject=1, experiment_id=1),
+                  experiment_id=1, seed=0)  # fmt: skip
+    on = FaceRenderer(cfg_on, sp).render(**kwargs).astype(np.float32)
+    off = FaceRenderer(cfg_off, sp).render(**kwargs).astype(np.float32)
+
+    def repeats(frames):
+        resid = frames - frames.mean(axis=0, keepdims=True)  # the static light pattern removed
+        flat = resid.reshape(len(frames), -1)
+        c = np.corrcoef(flat)
+        return np.mean(c[np.triu_indices(len(frames), 1)] > 0.5)
+
+    # with a bank of eight noise frames, many pairs of frames share their noise exactly
+    assert repeats(on) > 0.05 and repeats(off) < repeats(on) / 3

@@ -46,8 +46,11 @@ to one chapter's topic live in :mod:`emolab.analysis`.
 from emolab.experiments.audit import audit_protocols
 from emolab.experiments.grids import (
     GRIDS,
+    NO_SIGNATURE_KNOBS,
+    NO_SIGNATURE_PREPROCESSING,
     PAPER_PROTOCOL,
     PAPER_PROTOCOLS,
+    SIGNATURE_SOURCES,
     Grid,
     grid,
     grids,
@@ -56,6 +59,7 @@ from emolab.experiments.grids import (
     runnable_grids,
 )
 from emolab.experiments.profiles import (
+    NORMALIZATIONS,
     PROFILES,
     ExperimentProfile,
     available_cores,
@@ -87,7 +91,8 @@ from emolab.store.dataset import (
 )
 
 __all__ = [
-    "GRIDS", "PAPER_PROTOCOL", "PAPER_PROTOCOLS", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
+    "GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PAPER_PROTOCOLS",
+    "NORMALIZATIONS", "SIGNATURE_SOURCES", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
     "audit_protocols", "available_cores", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
     "grid_cells", "grid_histories", "grid_predictions", "grids", "has_face_results", "load_grid_results",
     "open_segments", "paper_protocol", "prepare_segments", "protocol_gaps", "resolve_protocols", "run_grid", "runnable_grids",

@@ -28,7 +28,8 @@ from typing import Any
 
 from emolab._logging import logger
 
-__all__ = ["GRIDS", "PAPER_PROTOCOL", "PAPER_PROTOCOLS", "Grid", "grid", "grids", "paper_protocol", "resolve_protocols",
+__all__ = ["GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PREPROCESSING",
+           "SIGNATURE_SOURCES", "PAPER_PROTOCOLS", "Grid", "grid", "grids", "paper_protocol", "resolve_protocols",
            "runnable_grids"]
 
 #: The grid protocol that stands for each model's own paper protocol (:func:`paper_protocol`).
@@ -72,6 +73,9 @@ class Grid:
         (:func:`paper_protocol`).
     synthetic : tuple of dict
         Knobs of the synthetic data, one dataset per entry; ``({},)``: the chapter's own data.
+    preprocessing : dict
+        Changes of the profile's preprocessing for this grid (keys of :data:`PREPROCESSING`:
+        ``baseline``, ``normalize``); ``{}``: the profile's own.  :meth:`profile` applies them.
     """
 
     name: str
@@ -81,8 +85,13 @@ class Grid:
     tasks: tuple[str, ...] = ("valence", "arousal")
     protocols: tuple[str, ...] = ("paper-segment-kfold", "trial-kfold")
     synthetic: tuple[Mapping[str, Any], ...] = field(default=({},))
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.preprocessing) - set(PREPROCESSING))
+        if unknown:
+            raise ValueError(f"grid {self.name!r}: preprocessing keys {unknown} unknown; known: {list(PREPROCESSING)}")
+        object.__setattr__(self, "preprocessing", dict(self.preprocessing))
         for key in ("models", "tasks", "protocols"):
             value = getattr(self, key)
             if isinstance(value, str) or not isinstance(value, Sequence) or not value:
@@ -106,6 +115,13 @@ class Grid:
         """True when the grid sets knobs of the synthetic generator (it cannot run on real data)."""
         return any(self.synthetic)
 
+    def profile(self, profile: Any = "smoke") -> Any:
+        """``profile`` (a name or an :class:`~emolab.experiments.ExperimentProfile`) with this
+        grid's :attr:`preprocessing` changes: the profile to prepare its segments and run it with."""
+        from emolab.experiments.profiles import get_profile
+
+        return get_profile(profile, **self.preprocessing)
+
     def kwargs(self) -> dict[str, Any]:
         """``models``, ``modalities``, ``tasks``, ``protocols`` as the keyword arguments of
         :func:`~emolab.experiments.grid_cells` and :func:`~emolab.experiments.run_grid`."""
@@ -114,8 +130,38 @@ class Grid:
 
     def to_dict(self) -> dict[str, Any]:
         """The grid as the dict ``emolab sweep`` reads (:mod:`emolab.sweep_config`)."""
-        return {**self.kwargs(), "synthetic": [dict(s) for s in self.synthetic]}
+        out = {**self.kwargs(), "synthetic": [dict(s) for s in self.synthetic]}
+        if self.preprocessing:
+            out["preprocessing"] = dict(self.preprocessing)
+        return out
 
+
+#: Profile fields a grid may change (:attr:`Grid.preprocessing`).
+PREPROCESSING = ("baseline", "normalize")
+
+#: Synthetic knobs with every per-trial signature of the generator off: no trial fingerprint, no
+#: per-trial recording nuisance, ratings without self-assessment noise.
+NO_SIGNATURE_KNOBS = {"fingerprint": 0.0, "trial_nuisance": 0.0, "label_noise": 0.0}
+
+#: Preprocessing that stamps no trial signature: nothing subtracted, each channel standardised
+#: with statistics of the fold's training rows.
+NO_SIGNATURE_PREPROCESSING = {"baseline": False, "normalize": "train_fold"}
+
+#: Chapter 09's trial-signature sources, each switched on alone over the control
+#: (``{source: (synthetic knobs, preprocessing)}``); ``"none"`` is the control and ``"all"`` the
+#: book's own data and preprocessing.
+#: The data is bio-only (``face_subjects=0``: no video is rendered, so each store builds in seconds).
+_BIO_ONLY = {"face_subjects": 0}
+_OFF = {**NO_SIGNATURE_KNOBS, **_BIO_ONLY}
+SIGNATURE_SOURCES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "none": (_OFF, NO_SIGNATURE_PREPROCESSING),
+    "fingerprint": ({**_OFF, "fingerprint": 1.0}, NO_SIGNATURE_PREPROCESSING),
+    "baseline template": (_OFF, {**NO_SIGNATURE_PREPROCESSING, "baseline": True}),
+    "per-trial normalisation": (_OFF, {**NO_SIGNATURE_PREPROCESSING, "normalize": "baseline_std"}),
+    "recording nuisances": ({**_OFF, "trial_nuisance": 1.0}, NO_SIGNATURE_PREPROCESSING),
+    "rating noise": ({**_OFF, "label_noise": 0.5}, NO_SIGNATURE_PREPROCESSING),
+    "all": (_BIO_ONLY, {}),
+}
 
 _BOTH = ("safavi", "gbvnet")
 _ALL_MODALITIES = (("bio",), ("face",), ("face", "bio"))
@@ -126,9 +172,10 @@ GRIDS: dict[str, tuple[Grid, ...]] = {
     # chapter 05: each modality alone, under segment k-fold per subject (Safavi et al.'s
     # protocol, the same for both architectures) and trial-kfold
     "unimodal": (Grid("unimodal", "05", _BOTH, (("bio",), ("face",))),),
-    # chapter 05's control: the same, on synthetic data without the trial fingerprint, for the
-    # modality that carries each task
-    "control": tuple(Grid("control", "05", _BOTH, ((mod,),), tasks=(task,), synthetic=({"fingerprint": 0.0},))
+    # chapter 05's control: the same, on synthetic data and preprocessing without any trial
+    # signature, for the modality that carries each task
+    "control": tuple(Grid("control", "05", _BOTH, ((mod,),), tasks=(task,), synthetic=(NO_SIGNATURE_KNOBS,),
+                          preprocessing=NO_SIGNATURE_PREPROCESSING)
                      for mod, task in (("face", "valence"), ("bio", "arousal"))),  # fmt: skip
     # chapter 06: Safavi et al.'s concatenation fusion beside its halves
     "concat": (Grid("concat", "06", ("safavi",), _ALL_MODALITIES),),
@@ -144,6 +191,12 @@ GRIDS: dict[str, tuple[Grid, ...]] = {
     "fingerprint": (Grid("fingerprint", "09", ("gbvnet",), (("bio",),), tasks=("arousal",),
                          protocols=("paper-segment-kfold", "trial-kfold", "loso"),
                          synthetic=({"fingerprint": 0.0}, {"fingerprint": 1.0})),),
+    # chapter 09: one deep model, bio only, with each trial-signature source switched on alone
+    # (SIGNATURE_SOURCES), under segment k-fold and trial-kfold
+    "signatures": tuple(Grid("signatures", "09", ("gbvnet",), (("bio",),), tasks=("arousal",),
+                             protocols=("paper-segment-kfold", "trial-kfold"), synthetic=(knobs,),
+                             preprocessing=prep)
+                        for knobs, prep in SIGNATURE_SOURCES.values()),
 }  # fmt: skip
 
 

@@ -14,6 +14,10 @@ from typing import Any
 import torch
 
 from emolab.paths import cache_dir
+from emolab.preprocess.physio import PhysioConfig
+
+#: Values of :attr:`ExperimentProfile.normalize`.
+NORMALIZATIONS = ("baseline_std", "train_fold", None)
 
 
 # ------------------------------------------------------------------------------------ profiles
@@ -56,11 +60,18 @@ class ExperimentProfile:
     segments_per_trial : int or None
         Keep only the first segments of every trial (``None``: all).  Ours, for smoke runs on a
         CPU: it shortens every trial alike, so the protocols stay comparable.
-    normalize : {"baseline_std", None}
-        Physiological normalisation (:class:`~emolab.preprocess.physio.PhysioConfig`).  Ours:
-        ``"baseline_std"`` divides each channel by its standard deviation in the trial's own
-        pre-stimulus baseline; the papers describe none (why, and what it was measured to do:
-        ``book/ci_profile.md``).
+    normalize : {"baseline_std", "train_fold", None}
+        Physiological normalisation.  Ours: ``"baseline_std"`` divides each channel by its
+        standard deviation in the trial's own pre-stimulus baseline
+        (:class:`~emolab.preprocess.physio.PhysioConfig`); the papers describe none (why, and
+        what it was measured to do: ``book/ci_profile.md``).  It gives every segment of a trial
+        the same per-channel gains, a trial signature (chapter 09).  ``"train_fold"``
+        standardises each channel with statistics of each fold's training rows instead, the
+        same for every trial (:attr:`TrainConfig.bio_standardize
+        <emolab.train.config.TrainConfig>`), which stamps none.
+    baseline : {True, "mean", False}
+        :attr:`PhysioConfig.baseline <emolab.preprocess.physio.PhysioConfig>`: the papers' mean
+        baseline second (default), each channel's baseline mean, or nothing.
     face_size : int
         Side of the square face crops in pixels (papers: 64).  Ours, for CPU runs: 32 px costs a
         quarter of the arithmetic of every face convolution.
@@ -131,6 +142,7 @@ class ExperimentProfile:
     torch_threads: int | None = None
     segments_per_trial: int | None = None
     normalize: str | None = "baseline_std"
+    baseline: bool | str = True
     face_size: int = 64
     synthetic_knobs: dict = field(default_factory=dict)
     checkpoint_interval_s: float = 0.0
@@ -155,6 +167,8 @@ class ExperimentProfile:
             raise ValueError(f"ExperimentProfile.segments_per_trial must be >= 1, got {self.segments_per_trial}")
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1 or self.n_jobs < 1:
             raise ValueError("ExperimentProfile epochs, patience, batch_size and n_jobs must be positive")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"ExperimentProfile.normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.build_jobs is not None and self.build_jobs < 1:
             raise ValueError(f"ExperimentProfile.build_jobs must be >= 1 or None, got {self.build_jobs}")
         _check_train_fields(self.fused_train, "ExperimentProfile.fused_train")
@@ -194,6 +208,8 @@ class ExperimentProfile:
         out = TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, patience=self.patience,
                           val_fraction=self.val_fraction, seed=seed, device=device, progress=False,
                           checkpoint_interval_s=self.checkpoint_interval_s, keep=self.keep).to_dict()  # fmt: skip
+        if self.normalize == "train_fold":
+            out["bio_standardize"] = "train_fold"
         if model in self.augment_models:
             out["augment"] = dataclasses.asdict(AugmentConfig.all_on())
         out.update(given)
@@ -203,6 +219,12 @@ class ExperimentProfile:
         if epochs is not None and "epochs" not in given:
             out["epochs"] = epochs
         return out
+
+    def physio_config(self) -> PhysioConfig:
+        """The :class:`~emolab.preprocess.physio.PhysioConfig` of this profile's stores (the
+        ``"train_fold"`` normalisation happens in training, so its stores are unnormalised)."""
+        return PhysioConfig(normalize=None if self.normalize == "train_fold" else self.normalize,
+                            baseline=self.baseline, eog_regression=self.eog_regression)
 
     def build_workers(self) -> int:
         """:attr:`build_jobs`, with ``None`` resolved to the CPU cores this process may use."""

@@ -91,8 +91,7 @@ def prepare_segments(
                                         f"the {fmt.upper()} files, or data_root=None for synthetic data")
         face = FaceConfig(fps=float(fps), size=int(profile.face_size)) if "face" in modalities else None
         store = build_store(root, dataset=fmt, subjects=None if profile.subjects is None else list(profile.subjects),
-                            physio=PhysioConfig(normalize=profile.normalize,
-                                                eog_regression=profile.eog_regression),
+                            physio=profile.physio_config(),
                             face=face, modalities=tuple(modalities), store_root=store_root,
                             n_jobs=profile.build_workers(), progress=True, verbose=verbose)  # fmt: skip
         subjects = store.subjects if profile.subjects is None else list(profile.subjects)

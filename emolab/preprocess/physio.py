@@ -29,7 +29,9 @@ DeepVANet (:cite:`zhang2021deepvanet`), whose code the first paper builds on:
 6. :func:`cut_windows` of the stimulus part into non-overlapping 1 s windows (length and stride
    configurable).
 7. :func:`baseline_correct`: DeepVANet-style — cut the pre-stimulus period into windows of the same
-   length, average them into one "mean baseline second" per channel, subtract it from every window.
+   length, average them into one "mean baseline second" per channel, subtract it from every window
+   (``PhysioConfig(baseline="mean")`` subtracts one number per channel instead, ``False`` nothing;
+   what each leaves behind is in :class:`PhysioConfig`).
 8. :func:`normalize` (optional; off in :class:`PhysioConfig` by default, the papers describe none,
    but every experiment profile of :mod:`emolab.experiments` switches it on, for the reason given
    at ``ExperimentProfile.normalize``): divide each channel by its standard
@@ -62,6 +64,10 @@ from emolab.data.record import Record
 MAHNOB_DEFAULT_CHANNELS: tuple[str, ...] = EEG_CH_NAMES + (
     "EXG1", "EXG2", "EXG3", "GSR1", "Resp", "Temp",
 )  # fmt: skip
+
+#: Values of :attr:`PhysioConfig.baseline`: the mean baseline second (the papers'), each channel's
+#: mean over the baseline, nothing.
+BASELINES = (True, "mean", False)
 
 # Channel types whose unit is volts inside MNE and microvolts in the datasets' files.
 _VOLT_TYPES = ("eeg", "eog", "emg", "ecg")
@@ -97,14 +103,32 @@ class PhysioConfig:
         :data:`MAHNOB_DEFAULT_CHANNELS`.
     window_s, stride_s : float
         Window length and stride in seconds.  Paper: 1 s non-overlapping (``stride_s == window_s``).
-    baseline : bool
-        Subtract the mean baseline second (DeepVANet).  Paper: yes.
+    baseline : {True, "mean", False}
+        What is subtracted from every window (each option stamps a different trial signature;
+        chapter 09 measures them):
+
+        * ``True`` (paper; also ``"template"``): the mean baseline second of DeepVANet
+          :cite:`zhang2021deepvanet` — the average of the pre-stimulus windows, sample by
+          sample.  Removes each channel's pre-stimulus level and waveform; leaves the baseline's
+          own noise, the same in every window of the trial and different in every other trial,
+          so that windows of one trial correlate (about ``1 / (n + 1)`` for ``n`` windows of
+          stationary noise).
+        * ``"mean"`` (ours): one number per channel, the channel's mean over the pre-stimulus
+          period.  Removes each channel's resting level (the tonic skin conductance or skin
+          temperature of that trial); leaves one constant per channel and trial, which for the
+          band-passed EEG is small and which a model can drop by removing each window's mean.
+        * ``False``: nothing.  Stamps nothing; slow channels keep their absolute level, which
+          differs between trials wherever the physiology does.
     baseline_s : float or None
         How much of the pre-stimulus period to use, counted back from the stimulus onset.  Paper:
         3 s (DEAP's whole pre-trial period).  ``None`` uses every whole window before the onset.
     normalize : {None, "baseline_std"}
         Optional per-trial scaling (ours; the papers do none): ``"baseline_std"`` divides each
-        channel by its standard deviation over the trial's own pre-stimulus period.
+        channel by its standard deviation over the trial's own pre-stimulus period.  Removes
+        differences of scale between trials and subjects; stamps the trial's per-channel gains
+        on every window of it.  A scaling that stamps nothing is fitted on a fold's training
+        rows, which is the training stage's job
+        (:attr:`TrainConfig.bio_standardize <emolab.train.config.TrainConfig>`).
     """
 
     sfreq: float = 128.0
@@ -116,13 +140,19 @@ class PhysioConfig:
     channels: tuple[str, ...] | None = None
     window_s: float = 1.0
     stride_s: float = 1.0
-    baseline: bool = True
+    baseline: bool | str = True
     baseline_s: float | None = 3.0
     normalize: str | None = None
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.stride_s <= 0:
             raise ValueError(f"window_s and stride_s must be > 0, got {self.window_s}, {self.stride_s}")
+        if self.baseline == "template":
+            self.baseline = True  # the paper's template, spelled as the default (one store key)
+        if self.baseline is None:
+            self.baseline = False
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be True (the paper's template), 'mean' or False, got {self.baseline!r}")
         if self.normalize not in (None, "baseline_std"):
             raise ValueError(f"normalize must be None or 'baseline_std', got {self.normalize!r}")
         if self.eeg_reference not in (None, "keep", "average"):
@@ -149,7 +179,8 @@ class PhysioSegments:
     onsets_s : np.ndarray, float64, shape (n_windows,)
         Start of each window in seconds after the stimulus onset (used to align face frames).
     baseline : np.ndarray, float32, shape (n_channels, n_times) or None
-        The mean baseline second that was subtracted.
+        What was subtracted from every window: the mean baseline second, or (``baseline="mean"``)
+        each channel's baseline mean repeated over the window.
     steps : list of str
         What was done and what was skipped, in order (for the chapter and the store's log).
     eog_coef : np.ndarray, shape (n_eeg, n_eog) or None
@@ -366,6 +397,14 @@ def baseline_correct(windows: np.ndarray, template: np.ndarray) -> np.ndarray:
     return windows - template[None]
 
 
+def baseline_level(pre: np.ndarray) -> np.ndarray:
+    """Each channel's mean over the pre-stimulus signal (C, N_pre): shape (C,)."""
+    if pre.shape[1] == 0:
+        raise ValueError("there is no pre-stimulus signal to take a baseline level from; "
+                         "set PhysioConfig(baseline=False)")
+    return pre.mean(axis=1)
+
+
 def normalize(windows: np.ndarray, pre: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     """Divide each channel of (n_windows, C, L) by its std over the pre-stimulus signal (C, N_pre).
 
@@ -490,10 +529,15 @@ def preprocess_record(
         steps.append(f"windows: {windows.shape[0]} x {win} samples, stride {stride}")
 
         template = None
-        if config.baseline:
+        if config.baseline is True:
             template = baseline_template(pre, win=win)
             windows = baseline_correct(windows, template)
             steps.append(f"baseline: subtracted the mean of {pre.shape[1] // win} baseline windows")
+        elif config.baseline == "mean":
+            level = baseline_level(pre)  # (C,)
+            template = np.repeat(level[:, None], win, axis=1)  # (C, win): the same value throughout
+            windows = baseline_correct(windows, template)
+            steps.append(f"baseline: subtracted each channel's mean over {pre.shape[1] / sfreq:g} s of baseline")
         else:
             steps.append("baseline: skipped (disabled in PhysioConfig)")
         if config.normalize == "baseline_std":

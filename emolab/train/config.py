@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from emolab.data.record import MODALITIES, TASKS
 
+#: Values of :attr:`TrainConfig.bio_standardize` (:mod:`emolab.train.scaling`).
+STANDARDIZE = (None, "train_fold")
+
 #: Column of the ``"labels"`` / ``"ratings"`` arrays that holds each task.
 TASK_INDEX = {"valence": 0, "arousal": 1}
 
@@ -123,6 +126,13 @@ class TrainConfig:
         seconds after the last write, and after the last epoch (0 = after every epoch).  A run
         killed in between resumes from the last checkpoint and ends the same; the interval only
         trades the time of writing against the epochs a crash would repeat (ours).
+    bio_standardize : {None, "train_fold"}
+        ``"train_fold"``: :func:`~emolab.train.sweep.run_fold` standardises every physiological
+        channel with one mean and one standard deviation computed on the fold's training rows
+        (:class:`~emolab.train.scaling.ChannelStandardizer`) and applies them to the training,
+        validation and test rows alike: a normalisation that is the same for every trial, so it
+        stamps no trial signature, and never sees the test fold.  ``None`` (default): the
+        segments as stored.
     in_memory : bool
         :func:`~emolab.train.sweep.run_fold` gathers the fold's segments into memory once
         (:class:`~emolab.train.batches.InMemorySegments`) instead of reading items through a
@@ -152,6 +162,7 @@ class TrainConfig:
     grad_clip: float | None = None
     checkpoint_interval_s: float = 0.0
     in_memory: bool = True
+    bio_standardize: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -177,6 +188,8 @@ class TrainConfig:
             raise ValueError(f'pos_weight must be "none" or "balanced", got {self.pos_weight!r}')
         if self.checkpoint_interval_s < 0:
             raise ValueError(f"checkpoint_interval_s must be >= 0, got {self.checkpoint_interval_s}")
+        if self.bio_standardize not in STANDARDIZE:
+            raise ValueError(f"bio_standardize must be one of {STANDARDIZE}, got {self.bio_standardize!r}")
         if self.batch_size < 1 or self.epochs < 1 or self.patience < 1:
             raise ValueError("batch_size, epochs and patience must be positive")
 

@@ -5,6 +5,11 @@ what the pipeline fitted on which rows, and reports each leak it can detect:
 
 * **shared trials** — segments of one trial on both sides of a fold (the 1 s segment k-fold of
   the papers; a within-trial split sold as "subject-dependent");
+* **trial signature in the inputs** — the inputs carry something constant within a trial (a
+  baseline template, per-trial gains, a recording nuisance) that a classifier can use to name
+  the trial, and the protocol puts segments of one trial on both sides, so naming the trial
+  answers the label.  The audit cannot see the inputs: it reads a :class:`TrialSignature`
+  measured on them (:func:`emolab.analysis.signatures.input_signature`);
 * **shared subjects** — expected in a subject-dependent evaluation, a leak when the evaluation
   claims to generalise to new people;
 * **shared stimuli** — the same video watched in training and test (by any subject): not a leak
@@ -25,17 +30,19 @@ mistakes in the literature; chapter 09 switches each one on alone and measures i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from emolab.train.protocols import Fold, get_protocol, leakage_report
 
-__all__ = ["AUDIT_CHECKS", "FittedOn", "audit"]
+__all__ = ["AUDIT_CHECKS", "FittedOn", "TrialSignature", "audit"]
 
 #: The checks of :func:`audit`, in the order of its rows.
 AUDIT_CHECKS = (
     "shared trials",
+    "trial signature in the inputs",
     "shared subjects",
     "shared stimuli",
     "statistics fitted on test rows",
@@ -47,6 +54,66 @@ AUDIT_CHECKS = (
 #: are shared by construction (``"per-trial"``: statistics of each trial's own baseline;
 #: ``"none"``: nothing fitted or selected; ``"fixed"``: a constant label threshold).
 FittedOn = Sequence[np.ndarray] | str | None
+
+@dataclass(frozen=True)
+class TrialSignature:
+    """What a measurement on an evaluation's inputs found about trial signatures.
+
+    The measurement (:func:`emolab.analysis.signatures.input_signature`) runs a simple
+    classifier on per-segment statistics of the same inputs twice per subject — once with
+    segments of every trial on both sides of the split, once with whole trials held out — and
+    names the trial of each segment.
+
+    Attributes
+    ----------
+    gap, gap_low, gap_high : float
+        Mean over subjects of the paired difference of accuracy, trial-sharing split minus
+        trial-held-out split, and its interval over subjects.  A lower end above 0: the inputs
+        reward sharing trials.
+    identifiability, chance : float
+        Mean accuracy of naming a segment's trial, and the chance level of that.
+    n_subjects : int
+    features : str
+        What the classifier saw (for the report).
+    """
+
+    gap: float
+    gap_low: float
+    gap_high: float
+    identifiability: float
+    chance: float
+    n_subjects: int
+    features: str = ""
+
+    @property
+    def present(self) -> bool:
+        """True when the interval of the gap lies above 0."""
+        return bool(self.gap_low > 0)
+
+    def describe(self) -> str:
+        return (f"a simple classifier on {self.features or 'per-segment statistics'} scores "
+                f"{self.gap:+.3f} [{self.gap_low:+.3f}, {self.gap_high:+.3f}] higher when trials are shared "
+                f"(paired over {self.n_subjects} subjects) and names the trial at {self.identifiability:.2f} "
+                f"(chance {self.chance:.2f})")  # fmt: skip
+
+
+def _signature_check(signature: TrialSignature | None, shared_folds: int, n: int) -> dict:
+    name = "trial signature in the inputs"
+    if signature is not None and not isinstance(signature, TrialSignature):
+        raise TypeError(f"signature must be a TrialSignature, got {type(signature).__name__}")
+    if not shared_folds:
+        return {"check": name, "status": "ok", "folds_affected": 0,
+                "detail": "no trial has segments on both sides, so a trial signature cannot answer the label"}  # fmt: skip
+    if signature is None:
+        return {"check": name, "status": "not checked", "folds_affected": np.nan,
+                "detail": "trials are shared and no measurement of the inputs was given "
+                          "(analysis.signatures.input_signature)"}  # fmt: skip
+    if signature.present:
+        return {"check": name, "status": "leak", "folds_affected": shared_folds,
+                "detail": f"in {shared_folds} of {n} folds trials are shared, and {signature.describe()}"}  # fmt: skip
+    return {"check": name, "status": "ok", "folds_affected": 0,
+            "detail": f"trials are shared, but the inputs show no signature that rewards it: {signature.describe()}"}  # fmt: skip
+
 
 _CLEAN_WORDS = {
     "per-trial": "statistics come from each trial's own pre-stimulus baseline",
@@ -83,6 +150,7 @@ def audit(
     fit_rows: FittedOn = None,
     selection_rows: FittedOn = None,
     threshold_rows: FittedOn = None,
+    signature: TrialSignature | None = None,
 ) -> pd.DataFrame:
     """Report every leak that can be detected in one evaluation.
 
@@ -103,6 +171,9 @@ def audit(
         The rows the normalisation statistics were fitted on, the rows a model or epoch was
         chosen on, and the rows whose ratings set the label threshold (:data:`FittedOn`).
         ``None``: not recorded, reported as ``"not checked"``.
+    signature : TrialSignature or None
+        A measurement of trial signatures in the evaluation's inputs; ``None``: the check
+        "trial signature in the inputs" is reported as ``"not checked"``.
 
     Returns
     -------
@@ -136,6 +207,7 @@ def audit(
     rows.append({"check": "shared trials", "status": "leak" if k else "ok", "folds_affected": k,
                  "detail": (f"in {k} of {n} folds, {total} trials in all have segments in both train "
                             "and test" if k else "no trial has segments on both sides")})  # fmt: skip
+    rows.append(_signature_check(signature, k, n))
     k, total = _count("shared_subjects")
     status = "ok" if not k else ("leak" if claim == "subject" else "expected")
     rows.append({"check": "shared subjects", "status": status, "folds_affected": k,

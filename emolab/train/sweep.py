@@ -50,6 +50,7 @@ from emolab.train.protocols import (
     validation_split,
 )
 from emolab.train.results import append_new_results, finished_cells
+from emolab.train.scaling import ChannelStandardizer, Standardized
 from emolab.train.trainer import (
     Trainer,
     WithTargets,
@@ -98,6 +99,9 @@ def run_fold(
 ) -> FoldOutput:
     """Train ``model`` on ``fold.train_idx`` and evaluate it once on ``fold.test_idx``.
 
+    With ``config.bio_standardize == "train_fold"`` every physiological channel is standardised
+    with statistics of the rows the model is fitted on (:mod:`emolab.train.scaling`).
+
     The validation split for early stopping is carved from the training fold only
     (:func:`~emolab.train.protocols.validation_split`), grouped as ``config.val_grouping`` says
     (``"protocol"``: like the protocol's test fold — by trial for ``trial-kfold``, by subject for
@@ -131,10 +135,19 @@ def run_fold(
     timings: dict[str, float] = {}
     keys = (*config.modalities, "labels", *META_KEYS)
 
+    scaler = None
+    if config.bio_standardize == "train_fold" and "bio" in config.modalities:
+        # statistics of the rows the model is fitted on: never the validation or the test rows
+        scaler = ChannelStandardizer.fit_rows(dataset, fit_idx)
+
     def subset(idx: np.ndarray) -> Dataset:
         if config.in_memory:  # one batched read; face crops stay uint8 until the device
-            return InMemorySegments.gather(dataset, idx, targets=y[idx], keys=keys)
-        return Subset(WithTargets(dataset, y), idx.tolist())
+            out = InMemorySegments.gather(dataset, idx, targets=y[idx], keys=keys)
+            if scaler is not None:
+                out.tensors["bio"] = scaler.transform(out.tensors["bio"])
+            return out
+        items = WithTargets(dataset, y)
+        return Subset(items if scaler is None else Standardized(items, scaler), idx.tolist())
 
     t0 = time.perf_counter()
     fit_set, val_set = subset(fit_idx), subset(val_idx)

@@ -61,6 +61,7 @@ from emolab.train.checkpoints import load_checkpoint
 from emolab.train.config import TASK_INDEX, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
 from emolab.train.metrics import binary_metrics
+from emolab.train.scaling import Standardized
 
 CHECKPOINT_NAME = "last.pt"
 #: History fields that measure time (they differ between otherwise identical runs).
@@ -153,7 +154,7 @@ class WithTargets(Dataset):
 def _targets_of(dataset: Dataset) -> np.ndarray | None:
     """The ``targets`` array of a :class:`WithTargets` or :class:`InMemorySegments` (also through
     ``Subset``), else None."""
-    if isinstance(dataset, (WithTargets, InMemorySegments)):
+    if isinstance(dataset, (WithTargets, InMemorySegments, Standardized)):
         return dataset.targets
     inner = getattr(dataset, "dataset", None)
     idx = getattr(dataset, "indices", None)

@@ -143,8 +143,10 @@ class FaceRenderer:
         walk /= np.maximum(np.abs(walk).max(0), 1e-6)
         jitter = walk * np.array([np.deg2rad(3.0), 2.0, 1.5]) + rng.normal(0, 1, (n, 3)) * np.array([0.01, 0.4, 0.4])
         jitter *= motion[:, None]
-        drift = 1.0 + 0.1 * np.sin(2 * np.pi * times_s / rng.uniform(15, 40) + rng.uniform(0, 6.3))
-        tilt = 0.2 * np.sin(2 * np.pi * times_s / rng.uniform(20, 60) + rng.uniform(0, 6.3))
+        # slow lighting drifts whose phase is drawn per trial (trial_nuisance scales them)
+        nuisance = cfg.trial_nuisance
+        drift = 1.0 + 0.1 * nuisance * np.sin(2 * np.pi * times_s / rng.uniform(15, 40) + rng.uniform(0, 6.3))
+        tilt = 0.2 * nuisance * np.sin(2 * np.pi * times_s / rng.uniform(20, 60) + rng.uniform(0, 6.3))
         gain = (np.asarray(fingerprint["tint"]) * fingerprint["light"]).astype(np.float32)[None, None, :]
 
         names = list(coef)
@@ -153,6 +155,10 @@ class FaceRenderer:
         static = sum(float(v) * self.basis[k] for k, v in self.identity.items()).reshape(-1).astype(np.float32)
         noise = rng.standard_normal((8, self.h, self.w, 3), dtype=np.float32) * 1.5  # a small bank
         pick = rng.integers(0, len(noise), size=n)
+        # the bank is reused within the trial (a per-trial nuisance); below full strength part of
+        # each frame's noise is drawn afresh, with the same total variance
+        bank_weight = float(np.clip(nuisance, 0.0, 1.0))
+        fresh = None if bank_weight == 1.0 else rng_for(seed, STREAM_FACE, sp.subject, experiment_id, 1)
         frames = np.empty((n, self.h, self.w, 3), np.uint8)
         for i in range(n):
             field = (static + coefs[i] @ basis).reshape(2, self.h, self.w)  # (2, H, W) source px
@@ -160,7 +166,11 @@ class FaceRenderer:
             img = cv2.remap(self.image, xs - field[0], ys - field[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             light = (drift[i] * (1.0 + tilt[i] * self.ramp)) * gain  # (H, W, 3)
             img *= light
-            img += noise[pick[i]]  # sensor noise
+            if fresh is None:
+                img += noise[pick[i]]  # sensor noise
+            else:
+                new_noise = fresh.standard_normal((self.h, self.w, 3), dtype=np.float32) * 1.5
+                img += np.sqrt(bank_weight) * noise[pick[i]] + np.sqrt(1.0 - bank_weight) * new_noise
             np.clip(img, 0, 255, out=img)
             frames[i] = img
         return frames

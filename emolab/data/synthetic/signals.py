@@ -15,7 +15,8 @@ What a teacher should recognise (all effect sizes are ours, chosen to be visible
 * GSR (skin conductance, µS): tonic level + phasic responses, both rising with arousal.
 * Resp (belt, arbitrary units), Plet (blood-volume pulse, arbitrary units) and ECG (µV, MAHNOB):
   breathing and heart rate rising with arousal.
-* Temp (°C): slow drift.
+* Temp (°C): a slope drawn per trial (``trial_nuisance`` scales it, as it scales the slow
+  per-trial envelope of the tonic skin conductance).
 
 During the pre-stimulus baseline the emotional effects are off; they ramp in over the first two
 seconds of the stimulus.
@@ -219,7 +220,8 @@ def simulate_physio(
     temg = 3.0 * fp["emg_gain"][1] * (1 + 4.0 * tense) * emg[1]
 
     # --- GSR: tonic + phasic skin conductance responses, µS -----------------------------------
-    tonic = sp.gsr_level * (1 + fp["gsr_offset"]) * (1 + 0.2 * pa) * _smooth_envelope(rng, n, sfreq, cutoff_hz=0.02, depth=0.05)
+    drift = _smooth_envelope(rng, n, sfreq, cutoff_hz=0.02, depth=0.05 * cfg.trial_nuisance)  # per trial
+    tonic = sp.gsr_level * (1 + fp["gsr_offset"]) * (1 + 0.2 * pa) * drift
     phasic = np.zeros(n)
     tt = np.arange(int(10 * sfreq)) / sfreq
     scr = np.exp(-tt / 2.0) - np.exp(-tt / 0.75)
@@ -248,7 +250,8 @@ def simulate_physio(
     qrs = np.exp(-((ph - 0.3) ** 2) / 0.00008) - 0.15 * np.exp(-((ph - 0.285) ** 2) / 0.00005)
     pt = 0.12 * np.exp(-((ph - 0.15) ** 2) / 0.0008) + 0.25 * np.exp(-((ph - 0.55) ** 2) / 0.003)
     ecg = np.outer([900.0, 600.0, -400.0], qrs + pt) + rng.normal(0, 15.0, (3, n))
-    temp = sp.temperature + fp["temp_offset"] + 0.3 * (t / t[-1] if n > 1 else t) * rng.uniform(-1, 1)
+    slope = cfg.trial_nuisance * rng.uniform(-1, 1)  # per trial: up to 0.3 °C over the recording
+    temp = sp.temperature + fp["temp_offset"] + 0.3 * (t / t[-1] if n > 1 else t) * slope
     temp = temp - 0.1 * pa + rng.normal(0, 0.002, n)
 
     return PhysioSim(
