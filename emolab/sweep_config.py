@@ -45,7 +45,7 @@ def chapter_grids(chapter: str) -> list[dict[str, Any]]:
     grid dicts: one per grid and synthetic dataset (a grid whose ``synthetic`` lists two knob
     sets, such as chapter 09's fingerprint strengths, gives two dicts).
 
-    The grids that set synthetic knobs (chapter 05's fingerprint-0 control, chapter 09's sweep)
+    The grids that set synthetic knobs (chapter 05's control, chapter 09's signature sources)
     run on the synthetic data only: :func:`sweep_cells` skips them, with a log line, when the
     run names a real data folder.
     """
@@ -134,7 +134,7 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
         prof = ex.get_profile(profile, **dict(grid.get("preprocessing") or {}))
         key = json.dumps([knobs, prof.to_dict()], sort_keys=True)
         if key not in datasets:
-            # synthetic data without video (face_subjects=0, e.g. analysis.fingerprint_sweep's default) has a
+            # synthetic data without video (face_subjects=0, e.g. chapter 09's signature sources) has a
             # bio-only store
             mods = ("bio",) if knobs.get("face_subjects") == 0 else ("face", "bio")
             datasets[key] = ex.prepare_segments(data_root, profile=prof, seed=seed, verbose=verbose,

@@ -162,13 +162,15 @@ def test_chapters_read_their_grids_from_the_registry(chapter, names):
     assert not typed, f"chapter {chapter}: a grid typed in: {typed}"
 
 
-def test_chapter_09_and_the_fingerprint_sweep_read_the_registry():
+def test_chapter_09_reads_the_signature_sources_of_the_registry():
     from emolab import experiments as ex
 
     code = _code(next((ROOT / "notebooks").glob("09_*.ipynb")))
-    assert re.search(r"deep_fingerprints = None", code) and "an.fingerprint_sweep(" in code
-    strengths = [s["fingerprint"] for s in ex.grid("fingerprint").synthetic]
-    assert strengths == [0.0, 1.0] and ex.grid("fingerprint").synthetic_only
+    assert "an.signature_sources(" in code and '"signatures"' in code
+    found = ex.grids("signatures")
+    assert len(found) == len(ex.SIGNATURE_SOURCES)
+    for g, (knobs, prep) in zip(found, ex.SIGNATURE_SOURCES.values()):
+        assert g.synthetic == (knobs,) and g.preprocessing == prep
 
 
 def test_every_registry_grid_belongs_to_a_chapter_that_reads_it():
@@ -178,7 +180,7 @@ def test_every_registry_grid_belongs_to_a_chapter_that_reads_it():
         chapters = {g.chapter for g in found}
         assert len(chapters) == 1, name
         code = _code(next((ROOT / "notebooks").glob(f"{chapters.pop()}_*.ipynb")))
-        assert f'"{name}"' in code or name == "fingerprint", f"grid {name!r} is read by no chapter"
+        assert f'"{name}"' in code, f"grid {name!r} is read by no chapter"
 
 
 @pytest.mark.parametrize("nb_path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem[:2])

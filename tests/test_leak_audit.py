@@ -120,10 +120,11 @@ def test_each_leak_of_the_feature_pipeline_is_flagged_alone(features):
 
 
 def _signature(gap_low):
-    from emolab.train import TrialSignature
+    from emolab.train import SignatureProbe, TrialSignature
 
-    return TrialSignature(gap=gap_low + 0.05, gap_low=gap_low, gap_high=gap_low + 0.1, identifiability=0.4,
-                          chance=0.1, n_subjects=6, features="log-variance per channel")  # fmt: skip
+    probes = (SignatureProbe("statistics", gap_low + 0.05, gap_low, gap_low + 0.1),
+              SignatureProbe("waveform", 0.0, -0.05, 0.05))  # fmt: skip
+    return TrialSignature(probes=probes, identifiability=0.4, chance=0.1, n_subjects=6)
 
 
 @pytest.mark.parametrize("protocol", ["paper-segment-kfold", "trial-kfold", "loso"])

@@ -34,9 +34,7 @@ def test_chapter_grids_are_the_registry():
     assert len(signatures) == len(ex.SIGNATURE_SOURCES)
     results = chapter_grids("results")
     assert [g["models"] for g in results] == [["safavi", "gbvnet"]]
-    fingerprint = chapter_grids("fingerprint")
-    assert [g["synthetic"]["fingerprint"] for g in fingerprint] == [0.0, 1.0]
-    n = {"unimodal": 1, "control": 2, "concat": 1, "gated": 1, "fusion": 1, "results": 1, "fingerprint": 2,
+    n = {"unimodal": 1, "control": 2, "concat": 1, "gated": 1, "fusion": 1, "results": 1,
          "signatures": len(ex.SIGNATURE_SOURCES)}
     assert set(n) == set(ex.GRIDS) and len(chapter_grids("all")) == sum(n.values())
     with pytest.raises(KeyError, match="known"):

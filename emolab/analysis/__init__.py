@@ -8,10 +8,11 @@
 * :mod:`emolab.analysis.test_peeking` — the optimism of choosing an epoch on the test fold
   (chapter 06).
 * :mod:`emolab.analysis.comparison` — our results beside the papers' figures (chapter 08).
-* :mod:`emolab.analysis.fingerprint` — the trial fingerprint swept (chapter 09).
 * :mod:`emolab.analysis.claims` — what chapters 05-07 claim, checked on their results.
 * :mod:`emolab.analysis.leaks`, :mod:`emolab.analysis.significance` — feature pipelines and
   paired tests (chapter 09).
+* :mod:`emolab.analysis.signature_sources` — each trial-signature source switched on alone
+  (chapter 09).
 * :mod:`emolab.analysis.signatures` — trial signatures in a store's inputs (chapter 09).
 """
 
@@ -28,7 +29,6 @@ from emolab.analysis.degradation import (
     occlude,
     pool_degraded,
 )
-from emolab.analysis.fingerprint import fingerprint_sweep
 from emolab.analysis.fusion import fusion_branch_verdicts, fusion_branches
 from emolab.analysis.gates import (
     GateValues,
@@ -38,25 +38,32 @@ from emolab.analysis.gates import (
     gate_slices,
     load_cell_model,
 )
+from emolab.analysis.signature_sources import SignatureSources, describe_gaps, signature_sources, source_table
 from emolab.analysis.signatures import (
     SIGNATURE_GROUPS,
     baseline_shared_correlation,
     channel_groups,
+    input_features,
+    input_signature,
+    nearest_waveform_evaluation,
     segment_similarity,
     segment_statistics,
     summarize_signature,
     template_correlation_demo,
     trial_identifiability,
     trial_signatures,
+    waveform_inputs,
 )
 from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
-    "chapter_claims", "comparison_table", "epoch_selection_bias", "fingerprint_sweep", "fusion_branch_verdicts",
+    "chapter_claims", "comparison_table", "epoch_selection_bias", "fusion_branch_verdicts",
     "fusion_branches", "paper_comparison", "peek_test_epochs",
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
     "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",
     "gaussian_blur", "load_cell_model", "occlude", "pool_degraded",
     "SIGNATURE_GROUPS", "baseline_shared_correlation", "channel_groups", "segment_similarity", "segment_statistics",
     "summarize_signature", "template_correlation_demo", "trial_identifiability", "trial_signatures",
+    "SignatureSources", "describe_gaps", "source_table", "input_features", "input_signature", "nearest_waveform_evaluation", "signature_sources",
+    "waveform_inputs",
 ]

@@ -57,9 +57,11 @@ from emolab.preprocess.physio import (
     baseline_template,
 )
 from emolab.train.metrics import bootstrap_ci
+from emolab.train.leak_audit import TrialSignature
 
 __all__ = [
-    "SIGNATURE_GROUPS", "baseline_shared_correlation", "channel_groups", "segment_similarity",
+    "SIGNATURE_GROUPS", "baseline_shared_correlation", "channel_groups", "input_features", "input_signature",
+    "nearest_waveform_evaluation", "segment_similarity", "waveform_inputs",
     "segment_statistics", "summarize_signature", "template_correlation_demo", "trial_identifiability",
     "trial_signatures",
 ]  # fmt: skip
@@ -735,3 +737,139 @@ def trial_signatures(
         if per_subject:
             return table
         return summarize_signature(table, seed=seed)
+
+
+# ------------------------------------------------------------------- what the leak audit reads
+def input_features(dataset, *, modalities: Sequence[str] = ("bio",)) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`segment_statistics` of every segment of ``dataset`` and its metadata.
+
+    ``modalities`` picks the inputs: the physiological channels (log-variance, mean and log band
+    powers per channel), the face crops (colour and brightness grid), or both side by side.
+    With the face, only segments with a detected face are kept.
+
+    Returns
+    -------
+    X : np.ndarray, float64, shape (n_kept, F)
+    metadata : DataFrame
+        The kept rows of ``dataset.metadata`` (index reset), aligned with ``X``.
+    """
+    meta = dataset.metadata.reset_index(drop=True)
+    keep = np.ones(len(meta), bool)
+    if "face" in modalities:
+        keep &= meta["has_face"].to_numpy(bool)
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise ValueError("no segment to measure: the dataset has no segment with a detected face")
+    arrays = dataset.arrays(rows)
+    parts = []
+    if "bio" in modalities:
+        sfreq = float(dataset.store.config["physio"].get("sfreq", 128.0))
+        parts.append(segment_statistics(arrays["bio"], sfreq=sfreq))
+    if "face" in modalities:
+        parts.append(segment_statistics(arrays["face"], kind="face"))
+    if not parts:
+        raise ValueError(f"modalities must name 'bio' and/or 'face', got {modalities!r}")
+    return np.concatenate(parts, axis=1), meta.iloc[rows].reset_index(drop=True)
+
+
+def waveform_inputs(dataset, *, modalities: Sequence[str] = ("bio",), rows=None) -> np.ndarray:
+    """Each segment's waveform, every channel standardised within the segment, flattened.
+
+    ``"bio"``: (n, C * L), each channel's mean removed and divided by its standard deviation over
+    the segment (so that every channel counts alike); ``"face"``: the grey frames, each
+    segment's mean removed, divided by its standard deviation.  ``rows`` (positions in the
+    dataset, default all) picks the segments.  Returns float32 (n, F).
+    """
+    arrays = dataset.arrays(rows)
+    parts = []
+    if "bio" in modalities:
+        x = arrays["bio"].astype(np.float64)
+        x = (x - x.mean(-1, keepdims=True)) / np.maximum(x.std(-1, keepdims=True), 1e-12)
+        parts.append(x.reshape(len(x), -1).astype(np.float32))
+    if "face" in modalities:
+        g = _grey_segments(arrays["face"]).reshape(len(arrays["face"]), -1).astype(np.float64)
+        g = (g - g.mean(1, keepdims=True)) / np.maximum(g.std(1, keepdims=True), 1e-12)
+        parts.append(g.astype(np.float32))
+    return np.concatenate(parts, axis=1)
+
+
+def nearest_waveform_evaluation(X: np.ndarray, metadata: pd.DataFrame, *, protocol: str, task: str = "arousal",
+                                n_splits: int = 3, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Cross-validate a one-nearest-neighbour classifier of waveforms (correlation distance).
+
+    A test segment gets the label of the training segment whose waveform correlates best with
+    it: the classifier that a template shared by a trial's segments rewards most.  Labels are
+    the ratings at the fixed threshold (>= 5); folds are :func:`emolab.train.make_folds`'.
+
+    Returns
+    -------
+    DataFrame
+        One row per fold: ``protocol``, ``subject``, ``fold``, ``accuracy``,
+        ``majority_baseline``, ``n_test``, ``n_pos`` (the shape of the results table).
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from emolab.train.protocols import make_folds
+
+    meta = metadata.reset_index(drop=True)
+    y = (meta[task].to_numpy(float) >= 5.0).astype(int)
+    rows = []
+    for f in make_folds(meta, protocol, task=task, n_splits=n_splits, seed=seed, labels=y):
+        clf = KNeighborsClassifier(n_neighbors=1, metric="correlation").fit(X[f.train_idx], y[f.train_idx])
+        y_te = y[f.test_idx]
+        p = y_te.mean()
+        rows.append({"protocol": protocol, "subject": f.subject, "fold": f.fold,
+                     "accuracy": float((clf.predict(X[f.test_idx]) == y_te).mean()),
+                     "majority_baseline": float(max(p, 1 - p)), "n_test": len(y_te), "n_pos": int(y_te.sum())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def input_signature(
+    dataset,
+    *,
+    task: str = "arousal",
+    modalities: Sequence[str] = ("bio",),
+    leaky: str = "paper-segment-kfold",
+    n_splits: int = 3,
+    seed: int = 0,
+) -> TrialSignature:
+    """Measure the trial signature of an evaluation's inputs, for :func:`emolab.train.audit`.
+
+    Two simple classifiers run on the dataset's inputs under ``leaky`` (a protocol that puts
+    segments of one trial on both sides) and under ``trial-kfold``, with the same labels; each
+    gives the paired per-subject difference with its Student-t interval over subjects
+    (:func:`~emolab.experiments.paired_gap`)
+    (:class:`~emolab.train.leak_audit.SignatureProbe`):
+
+    * ``"statistics + logistic regression"`` — chapter 09's feature pipeline
+      (:func:`emolab.analysis.leaks.evaluate_features`: standardised on the training fold,
+      ``C = 1``, nothing chosen) on :func:`input_features`; it is rewarded by per-trial gains,
+      offsets and spectra;
+    * ``"nearest waveform"`` — :func:`nearest_waveform_evaluation` on :func:`waveform_inputs`; it
+      is rewarded by a waveform shared by a trial's segments (a baseline template).
+
+    A lower end above 0 for either means the inputs reward sharing trials, whatever makes them do
+    so.  Beside them, how well the statistics name a segment's trial
+    (:func:`trial_identifiability`), which what a trial made its subject feel raises too.
+
+    Returns
+    -------
+    TrialSignature
+    """
+    from emolab.analysis.leaks import evaluate_features
+    from emolab.experiments.summaries import paired_gap
+    from emolab.train.leak_audit import SignatureProbe
+
+    X, meta = input_features(dataset, modalities=modalities)
+    one = dict(task=task, n_splits=n_splits, seed=seed)
+    stats = pd.concat([evaluate_features(X, meta, protocol=p, **one).results for p in ("trial-kfold", leaky)])
+    rows = np.flatnonzero(dataset.metadata["has_face"].to_numpy(bool)) if "face" in modalities else None
+    W = waveform_inputs(dataset, modalities=modalities, rows=rows)
+    wave = pd.concat([nearest_waveform_evaluation(W, meta, protocol=p, **one) for p in ("trial-kfold", leaky)])
+    probes = []
+    for name, results in (("statistics + logistic regression", stats), ("nearest waveform", wave)):
+        g = paired_gap(results, leaky=leaky)
+        probes.append(SignatureProbe(name, float(g["gap"]), float(g["gap_low"]), float(g["gap_high"])))
+    ident = trial_identifiability(X, meta, n_splits=n_splits, seed=seed)
+    return TrialSignature(probes=tuple(probes), identifiability=float(ident["accuracy"].mean()),
+                          chance=float(ident["chance"].mean()), n_subjects=int(meta["subject"].nunique()))  # fmt: skip

@@ -385,6 +385,10 @@ def read_deap(
         csv = root / RATINGS_CSV
         n_base = int(round(DEAP_BASELINE_S * DEAP_SFREQ))
         first: tuple[Path, int] | None = None  # (file, trial length) of the first subject read
+        any_video = (root / "face_video").is_dir()
+        if not any_video:  # a dataset without video (e.g. only data_preprocessed_python): say it once
+            logger.info("%s has no face_video folder: the records have video_path=None (physiological data only)",
+                        root)  # fmt: skip
         for s in wanted:
             dat = deap_dat_path(root, s)
             data, labels = load_deap_dat(dat)
@@ -400,7 +404,7 @@ def read_deap(
             _check_ratings(labels, rows, s, csv)
             video_dir = root / "face_video" / f"s{s:02d}"
             has_videos = video_dir.is_dir()
-            if not has_videos:
+            if not has_videos and any_video:
                 log = logger.warning if s in DEAP_VIDEO_SUBJECTS else logger.info
                 log("subject %d: no face video folder %s; its records have video_path=None", s, video_dir)
             by_trial = rows.reset_index().sort_values("Trial")

@@ -4,8 +4,8 @@ A chapter does three things: get the segments (:func:`prepare_segments`), run a 
 model × modalities × task × protocol cells (:func:`run_grid`, built on the resumable
 :func:`emolab.train.sweep.run_sweep`), and read the results back (:func:`load_grid_results`,
 :func:`summarize`, :func:`grid_histories`, :func:`grid_predictions`).  Chapter 08 sets the
-results beside the papers' published figures (:func:`emolab.analysis.paper_comparison`), chapter 09 sweeps the
-synthetic trial fingerprint (:func:`emolab.analysis.fingerprint_sweep`), and every result chapter audits its
+results beside the papers' published figures (:func:`emolab.analysis.paper_comparison`), chapter 09 switches each
+source of a trial signature on alone (:func:`emolab.analysis.signature_sources`), and every result chapter audits its
 evaluations for leaks (:func:`audit_protocols`).
 
 Every chapter of a profile appends to one results table (:func:`default_results_path`), so a cell
@@ -79,6 +79,8 @@ from emolab.experiments.segments import prepare_segments, segments_at_fps
 from emolab.experiments.summaries import (
     accuracy_table,
     fusion_gains,
+    paired_gap,
+    paired_gaps,
     protocol_gaps,
     summarize,
     verdicts,
@@ -95,6 +97,6 @@ __all__ = [
     "NORMALIZATIONS", "SIGNATURE_SOURCES", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
     "audit_protocols", "available_cores", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
     "grid_cells", "grid_histories", "grid_predictions", "grids", "has_face_results", "load_grid_results",
-    "open_segments", "paper_protocol", "prepare_segments", "protocol_gaps", "resolve_protocols", "run_grid", "runnable_grids",
+    "open_segments", "paired_gap", "paired_gaps", "paper_protocol", "prepare_segments", "protocol_gaps", "resolve_protocols", "run_grid", "runnable_grids",
     "segment_shapes", "segments_at_fps", "summarize", "synthetic_expectations", "torch_threads", "verdicts",
 ]  # fmt: skip

@@ -16,6 +16,7 @@ def audit_protocols(
     task: str = "valence",
     profile: str | ExperimentProfile = "smoke",
     seed: int = 0,
+    signature=None,
 ) -> pd.DataFrame:
     """:func:`emolab.train.audit` of the evaluations a grid of this profile runs, per protocol.
 
@@ -24,7 +25,10 @@ def audit_protocols(
     own baseline (``"per-trial"``), ``"train_fold"`` fits on the training rows (``"train"``),
     ``None`` fits nothing; ``keep="last"`` selects no epoch,
     ``keep="best"`` selects on a validation split carved from the training fold; the labels use
-    the fixed rating threshold of :func:`~emolab.train.protocols.make_labels`.
+    the fixed rating threshold of :func:`~emolab.train.protocols.make_labels`.  ``signature``
+    (a :class:`~emolab.train.leak_audit.TrialSignature` measured on the dataset's inputs,
+    :func:`emolab.analysis.signatures.input_signature`) feeds the check "trial signature in the
+    inputs"; without it that check reads "not checked" wherever trials are shared.
 
     Returns
     -------
@@ -43,8 +47,8 @@ def audit_protocols(
             folds = [f for f in folds if f.fold < profile.max_folds]
         fit = {"baseline_std": "per-trial", "train_fold": "train"}.get(profile.normalize, "none")
         selection = "none" if profile.keep == "last" else [f.train_idx for f in folds]
-        frames.append(audit(folds, meta, fit_rows=fit, selection_rows=selection, threshold_rows="fixed")
-                      .assign(protocol=protocol))  # fmt: skip
+        frames.append(audit(folds, meta, fit_rows=fit, selection_rows=selection, threshold_rows="fixed",
+                            signature=signature).assign(protocol=protocol))  # fmt: skip
     out = pd.concat(frames, ignore_index=True)
     return out[["protocol", *[c for c in out.columns if c != "protocol"]]]
 

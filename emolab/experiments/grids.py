@@ -3,9 +3,10 @@ and the claim checks all read; and each model's paper protocol.
 
 A :class:`Grid` says which cells to train — models × modality sets × tasks × protocols — and on
 which data: ``synthetic`` lists the knobs of the synthetic data, one dataset per entry (``{}``:
-the chapter's own data, synthetic or real).  A grid with knobs needs the synthetic generator (the
-fingerprint-0 control, the fingerprint sweep); with a real data folder it is skipped with a log
-line saying why (:func:`runnable_grids`).
+the chapter's own data, synthetic or real), and ``preprocessing`` how its segments differ from
+the profile's (:meth:`Grid.profile`).  A grid with knobs needs the synthetic generator (chapter
+05's control, chapter 09's trial-signature sources); with a real data folder it is skipped with a
+log line saying why (:func:`runnable_grids`).
 
 The protocol name ``"paper"`` in a grid stands for each model's own paper protocol
 (:func:`paper_protocol`, the one place that says which): Safavi et al. per subject over 1 s
@@ -150,9 +151,9 @@ NO_SIGNATURE_PREPROCESSING = {"baseline": False, "normalize": "train_fold"}
 #: Chapter 09's trial-signature sources, each switched on alone over the control
 #: (``{source: (synthetic knobs, preprocessing)}``); ``"none"`` is the control and ``"all"`` the
 #: book's own data and preprocessing.
-#: The data is bio-only (``face_subjects=0``: no video is rendered, so each store builds in seconds).
-_BIO_ONLY = {"face_subjects": 0}
-_OFF = {**NO_SIGNATURE_KNOBS, **_BIO_ONLY}
+#: The sources' data is bio-only (``face_subjects=0``: no video is rendered, so each store builds
+#: in seconds), except ``"all"``: the data of chapters 05-08, whose bio-only cells chapter 05 trains.
+_OFF = {**NO_SIGNATURE_KNOBS, "face_subjects": 0}
 SIGNATURE_SOURCES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "none": (_OFF, NO_SIGNATURE_PREPROCESSING),
     "fingerprint": ({**_OFF, "fingerprint": 1.0}, NO_SIGNATURE_PREPROCESSING),
@@ -160,7 +161,7 @@ SIGNATURE_SOURCES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "per-trial normalisation": (_OFF, {**NO_SIGNATURE_PREPROCESSING, "normalize": "baseline_std"}),
     "recording nuisances": ({**_OFF, "trial_nuisance": 1.0}, NO_SIGNATURE_PREPROCESSING),
     "rating noise": ({**_OFF, "label_noise": 0.5}, NO_SIGNATURE_PREPROCESSING),
-    "all": (_BIO_ONLY, {}),
+    "all": ({}, {}),
 }
 
 _BOTH = ("safavi", "gbvnet")
@@ -186,11 +187,6 @@ GRIDS: dict[str, tuple[Grid, ...]] = {
     "fusion": (Grid("fusion", "07", _BOTH, _ALL_MODALITIES, protocols=("trial-kfold",)),),
     # chapter 08: each architecture under its paper's protocol and both leak-free ones
     "results": (Grid("results", "08", _BOTH, _ALL_MODALITIES, protocols=(PAPER_PROTOCOL, "trial-kfold", "loso")),),
-    # chapter 09: one deep model, bio only, on the stores of chapters 05-08 with the fingerprint
-    # off (chapter 05's control) and at its default strength
-    "fingerprint": (Grid("fingerprint", "09", ("gbvnet",), (("bio",),), tasks=("arousal",),
-                         protocols=("paper-segment-kfold", "trial-kfold", "loso"),
-                         synthetic=({"fingerprint": 0.0}, {"fingerprint": 1.0})),),
     # chapter 09: one deep model, bio only, with each trial-signature source switched on alone
     # (SIGNATURE_SOURCES), under segment k-fold and trial-kfold
     "signatures": tuple(Grid("signatures", "09", ("gbvnet",), (("bio",),), tasks=("arousal",),

@@ -182,3 +182,48 @@ def group_columns(index: Sequence[str], key: Any) -> dict[str, Any]:
     return dict(zip(index, key if isinstance(key, tuple) else (key,)))
 
 
+
+
+def paired_gap(results: pd.DataFrame, *, leaky: str, honest: str = "trial-kfold",
+               confidence: float = 0.95) -> dict[str, float]:  # fmt: skip
+    """Accuracy under ``leaky`` minus under ``honest``, paired per subject, with its interval.
+
+    Each subject's folds are pooled per protocol (:func:`emolab.train.metrics.pool_folds`); the
+    per-subject differences are averaged with a Student-t interval over subjects
+    (:func:`emolab.train.metrics.mean_ci`).  Not the percentile bootstrap of :func:`summarize`:
+    a difference of accuracies is not confined to [0, 1] the way an accuracy is, and with a
+    handful of subjects the bootstrap interval is too narrow (``tests/test_metrics.py``), which
+    would call a gap of pure chance a real one too often.  Only subjects with results under both
+    protocols count.
+
+    Returns
+    -------
+    dict
+        ``gap``, ``gap_low``, ``gap_high``, the two mean accuracies ``leaky_accuracy`` and
+        ``honest_accuracy`` over the same subjects, and ``n_subjects``.
+    """
+    from emolab.train.metrics import mean_ci, pool_folds
+
+    missing = {p for p in (leaky, honest) if p not in set(results["protocol"])}
+    if missing:
+        raise KeyError(f"no results under {sorted(missing)}; the table has {sorted(results['protocol'].unique())}")
+    acc = {p: pool_folds(results[results["protocol"] == p], [], "subject").set_index("subject")["accuracy"]
+           for p in (leaky, honest)}  # fmt: skip
+    both = acc[leaky].index.intersection(acc[honest].index)
+    diff = (acc[leaky][both] - acc[honest][both]).to_numpy()
+    gap, low, high = mean_ci(diff, confidence=confidence)
+    return {"gap": gap, "gap_low": low, "gap_high": high, "leaky_accuracy": float(acc[leaky][both].mean()),
+            "honest_accuracy": float(acc[honest][both].mean()), "n_subjects": int(len(both))}  # fmt: skip
+
+
+def paired_gaps(results: pd.DataFrame, *, by: Sequence[str] = ("model", "modalities", "task"), leaky: str,
+                honest: str = "trial-kfold", confidence: float = 0.95) -> pd.DataFrame:  # fmt: skip
+    """:func:`paired_gap` of every group ``by``: one row per group with ``by`` and its columns,
+    plus ``contains_zero`` (the interval includes 0)."""
+    rows = []
+    for key, part in results.groupby(list(by), dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), **paired_gap(part, leaky=leaky, honest=honest, confidence=confidence)})
+    out = pd.DataFrame(rows)
+    out["contains_zero"] = (out["gap_low"] <= 0) & (out["gap_high"] >= 0)
+    return out

@@ -20,7 +20,7 @@ from emolab.train.batches import InMemorySegments
 from emolab.train.cells import Cell, CellDir
 from emolab.train.config import AugmentConfig, TrainConfig
 from emolab.train.device import resolve_device, resolve_precision
-from emolab.train.leak_audit import AUDIT_CHECKS, TrialSignature, audit
+from emolab.train.leak_audit import AUDIT_CHECKS, SignatureProbe, TrialSignature, audit
 from emolab.train.metrics import (
     aggregate,
     binary_metrics,
@@ -45,7 +45,7 @@ from emolab.train.sweep import cell_fold, make_cells, run_cell, run_fold, run_sw
 from emolab.train.trainer import Trainer, WithTargets, seed_everything
 
 __all__ = [
-    "AUDIT_CHECKS", "PROTOCOLS", "TrialSignature", "AugmentConfig", "Cell", "CellDir", "Fold", "InMemorySegments", "Protocol", "TrainConfig", "Trainer",
+    "AUDIT_CHECKS", "PROTOCOLS", "SignatureProbe", "TrialSignature", "AugmentConfig", "Cell", "CellDir", "Fold", "InMemorySegments", "Protocol", "TrainConfig", "Trainer",
     "WithTargets", "aggregate", "append_results", "audit", "augment_bio", "augment_face", "binary_metrics",
     "bootstrap_ci", "cell_fold", "check_folds", "pool_folds",
     "config_of", "get_protocol", "leakage_report", "load_results", "majority_baseline", "make_cells", "make_folds",

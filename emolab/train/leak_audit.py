@@ -37,7 +37,7 @@ import pandas as pd
 
 from emolab.train.protocols import Fold, get_protocol, leakage_report
 
-__all__ = ["AUDIT_CHECKS", "FittedOn", "TrialSignature", "audit"]
+__all__ = ["AUDIT_CHECKS", "FittedOn", "SignatureProbe", "TrialSignature", "audit"]
 
 #: The checks of :func:`audit`, in the order of its rows.
 AUDIT_CHECKS = (
@@ -56,45 +56,60 @@ AUDIT_CHECKS = (
 FittedOn = Sequence[np.ndarray] | str | None
 
 @dataclass(frozen=True)
-class TrialSignature:
-    """What a measurement on an evaluation's inputs found about trial signatures.
+class SignatureProbe:
+    """One simple classifier run on an evaluation's inputs twice per subject: with segments of
+    every trial on both sides of the split, and with whole trials held out.
 
-    The measurement (:func:`emolab.analysis.signatures.input_signature`) runs a simple
-    classifier on per-segment statistics of the same inputs twice per subject — once with
-    segments of every trial on both sides of the split, once with whole trials held out — and
-    names the trial of each segment.
-
-    Attributes
-    ----------
-    gap, gap_low, gap_high : float
-        Mean over subjects of the paired difference of accuracy, trial-sharing split minus
-        trial-held-out split, and its interval over subjects.  A lower end above 0: the inputs
-        reward sharing trials.
-    identifiability, chance : float
-        Mean accuracy of naming a segment's trial, and the chance level of that.
-    n_subjects : int
-    features : str
-        What the classifier saw (for the report).
+    ``gap``, ``gap_low``, ``gap_high``: the mean over subjects of the paired difference of
+    accuracy (trial-sharing minus trial-held-out) and its interval over subjects.
     """
 
+    name: str
     gap: float
     gap_low: float
     gap_high: float
+
+
+@dataclass(frozen=True)
+class TrialSignature:
+    """What a measurement on an evaluation's inputs found about trial signatures.
+
+    The measurement (:func:`emolab.analysis.signatures.input_signature`) runs simple classifiers
+    (:class:`SignatureProbe`) that can each exploit one kind of signature — per-segment
+    statistics (gains, offsets, spectra) and the waveform itself (a template shared by the
+    segments of a trial) — and names the trial of each segment.
+
+    Attributes
+    ----------
+    probes : tuple of SignatureProbe
+    identifiability, chance : float
+        Mean accuracy of naming a segment's trial from its statistics, and chance.  Trials can be
+        told apart by what they made the subject feel, too, so this alone is no leak.
+    n_subjects : int
+    """
+
+    probes: tuple[SignatureProbe, ...]
     identifiability: float
     chance: float
     n_subjects: int
-    features: str = ""
 
     @property
     def present(self) -> bool:
-        """True when the interval of the gap lies above 0."""
-        return bool(self.gap_low > 0)
+        """True when some probe's interval of the gap lies above 0: the inputs reward sharing trials."""
+        return any(p.gap_low > 0 for p in self.probes)
+
+    @property
+    def strongest(self) -> SignatureProbe:
+        """The probe with the highest lower end of its interval."""
+        if not self.probes:
+            raise ValueError("a TrialSignature needs at least one probe")
+        return max(self.probes, key=lambda p: p.gap_low)
 
     def describe(self) -> str:
-        return (f"a simple classifier on {self.features or 'per-segment statistics'} scores "
-                f"{self.gap:+.3f} [{self.gap_low:+.3f}, {self.gap_high:+.3f}] higher when trials are shared "
-                f"(paired over {self.n_subjects} subjects) and names the trial at {self.identifiability:.2f} "
-                f"(chance {self.chance:.2f})")  # fmt: skip
+        p = self.strongest
+        return (f"{p.name} scores {p.gap:+.3f} [{p.gap_low:+.3f}, {p.gap_high:+.3f}] higher when trials are "
+                f"shared (paired over {self.n_subjects} subjects); the inputs name their trial at "
+                f"{self.identifiability:.2f} (chance {self.chance:.2f})")  # fmt: skip
 
 
 def _signature_check(signature: TrialSignature | None, shared_folds: int, n: int) -> dict:

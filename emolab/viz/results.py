@@ -20,7 +20,8 @@ from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "plot_accuracy", "plot_training_curves", "plot_confusion_matrices", "plot_per_subject_accuracy",
-    "plot_epoch_selection", "plot_paper_comparison", "plot_fingerprint_sweep",
+    "plot_epoch_selection", "plot_paper_comparison", "plot_fingerprint_sweep", "plot_signature_gaps",
+    "plot_template_correlation",
 ]
 
 #: Hatching that marks protocols whose test folds share trials with training (leaky).
@@ -328,5 +329,68 @@ def plot_fingerprint_sweep(summary: pd.DataFrame, *, x: str = "fingerprint", hue
         if j == 0:
             ax.set_ylabel(metric.replace("_", " "))
     axes[0, -1].legend(loc="lower left", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_template_correlation(demo: pd.DataFrame, stores: pd.DataFrame | None = None):
+    """Within-trial correlation against the number of baseline windows (chapter 09).
+
+    Parameters
+    ----------
+    demo : DataFrame
+        :func:`emolab.analysis.signatures.template_correlation_demo`: ``n_windows``,
+        ``measured``, ``measured_low``, ``measured_high``, ``predicted``.
+    stores : DataFrame or None
+        Measured points of real stores to draw beside it: ``label``, ``n_windows``, ``within``,
+        ``within_low``, ``within_high``.
+
+    Line: the prediction 1/(n+1); dots with bars: white noise through the package's baseline
+    subtraction; diamonds: the stores.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    n = np.linspace(demo["n_windows"].min(), demo["n_windows"].max(), 100)
+    ax.plot(n, 1.0 / (n + 1.0), color="black", lw=1.5, label="prediction 1/(n+1)")
+    yerr = [demo["measured"] - demo["measured_low"], demo["measured_high"] - demo["measured"]]
+    ax.errorbar(demo["n_windows"], demo["measured"], yerr=yerr, fmt="o", color="tab:blue", capsize=3,
+                label="white noise, measured")  # fmt: skip
+    if stores is not None and len(stores):
+        palette = plt.get_cmap("tab10")
+        for k, (_, r) in enumerate(stores.iterrows()):
+            ax.errorbar([r["n_windows"]], [r["within"]], yerr=[[r["within"] - r["within_low"]],
+                                                              [r["within_high"] - r["within"]]],
+                        fmt="D", color=palette(k + 1), capsize=3, label=str(r["label"]))  # fmt: skip
+    ax.axhline(0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("baseline windows averaged into the template (n)")
+    ax.set_ylabel("within-trial correlation of segments")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_signature_gaps(gaps: pd.DataFrame, *, order: Sequence[str] | None = None):
+    """Segment k-fold minus ``trial-kfold`` per trial-signature source, one panel per pipeline
+    (chapter 09).
+
+    ``gaps`` is :attr:`emolab.analysis.SignatureSources.gaps` (``source``, ``pipeline``, ``gap``,
+    ``gap_low``, ``gap_high``).  Bars: the mean paired gap over subjects; whiskers: its interval;
+    the vertical line is no gap.
+    """
+    pipelines = list(dict.fromkeys(gaps["pipeline"]))
+    sources = list(order) if order is not None else list(dict.fromkeys(gaps["source"]))
+    fig, axes = _grid(1, len(pipelines), sharey=True)
+    for j, p in enumerate(pipelines):
+        ax = axes[0, j]
+        sub = gaps[gaps["pipeline"] == p].set_index("source").reindex(sources)
+        y = np.arange(len(sources))
+        ax.barh(y, sub["gap"], color=["tab:grey" if s == "none" else "tab:red" if s == "all" else "tab:blue"
+                                      for s in sources], alpha=0.7)  # fmt: skip
+        ax.errorbar(sub["gap"], y, xerr=[sub["gap"] - sub["gap_low"], sub["gap_high"] - sub["gap"]], fmt="none",
+                    color="black", capsize=3)  # fmt: skip
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, sources)
+        ax.invert_yaxis()
+        ax.set_title(p, fontsize=9)
+        ax.set_xlabel("segment k-fold − trial-kfold")
     fig.tight_layout()
     return fig

@@ -1,0 +1,79 @@
+"""The known-truth case of chapter 09's trial signatures, for one deep model and the feature baseline.
+
+With every source of a trial signature off and the emotion taken out of the signals
+(``physio_arousal = physio_valence = 0``), nothing in a segment says which trial it comes from
+beyond what any other trial of its subject could show, and nothing in it predicts the label:
+segment k-fold and ``trial-kfold`` can differ only by chance, so the paired per-subject gap's
+interval must contain 0, and the audit's check "trial signature in the inputs" must stay silent.
+As a positive control, the trial fingerprint alone (strength 1, everything else as in the
+control) lets a model name the trial, hence copy its label, under segment k-fold only: the gap
+must be above 0 and the audit must flag it.
+
+The emotion is out because it is itself constant within a trial: with it in the signals, a model
+that sees some seconds of a test trial in training learns where that trial lies relative to the
+label boundary, which no other trial teaches as precisely (chapter 09 shows that gap).
+
+The criteria were set on the development seeds :data:`DEV_SEEDS` and are run unchanged on the
+seeds the book reports, :data:`REPORTED_SEEDS`; ``EMOLAB_DEV_SEEDS=1`` runs the development seeds
+instead.  Each seed trains GBV-Net's physiological branch on two bio-only stores (about half a
+minute per store on two cores), into the profile's shared results table, where chapter 09 has
+already trained the book's seed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from emolab import analysis as an
+
+#: Seeds the criteria were developed on (never reported by the book).
+DEV_SEEDS = (100, 101, 102)
+#: Seeds the book and the tests report.
+REPORTED_SEEDS = (0, 1)
+SEEDS = DEV_SEEDS if os.environ.get("EMOLAB_DEV_SEEDS") else REPORTED_SEEDS
+
+#: The emotion taken out of the physiological signals.
+NO_EMOTION = {"physio_arousal": 0.0, "physio_valence": 0.0}
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed{s}")
+def truth(request):
+    # the profile's shared results table: chapter 09 runs the same cells for the book's seed
+    return an.signature_sources(sources=["none", "fingerprint"], profile="smoke", seed=request.param,
+                                **NO_EMOTION)  # fmt: skip
+
+
+def _gap(truth, source, pipeline):
+    g = truth.gaps.set_index(["source", "pipeline"]).loc[(source, pipeline)]
+    return float(g["gap"]), float(g["gap_low"]), float(g["gap_high"])
+
+
+PIPELINES = ("GBV-Net bio (deep)", "statistics + logistic regression")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_without_any_signature_the_protocols_differ_only_by_chance(truth, pipeline):
+    gap, low, high = _gap(truth, "none", pipeline)
+    print(f"{pipeline}: control gap {gap:+.3f} [{low:+.3f}, {high:+.3f}]")
+    assert low <= 0.0 <= high
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_the_fingerprint_alone_opens_the_gap(truth, pipeline):
+    gap, low, high = _gap(truth, "fingerprint", pipeline)
+    print(f"{pipeline}: fingerprint gap {gap:+.3f} [{low:+.3f}, {high:+.3f}]")
+    assert low > 0.0
+
+
+@pytest.mark.slow
+def test_the_audit_is_silent_on_the_control_and_flags_the_fingerprint(truth):
+    status = truth.audits[truth.audits["check"] == "trial signature in the inputs"]
+    status = status.set_index(["source", "protocol"])["status"]
+    print(status.to_string())
+    assert status[("none", "paper-segment-kfold")] == "ok"
+    assert status[("fingerprint", "paper-segment-kfold")] == "leak"
+    assert status[("fingerprint", "trial-kfold")] == "ok" and status[("none", "trial-kfold")] == "ok"
