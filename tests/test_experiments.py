@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from emolab import analysis as an
 from emolab import experiments as ex
@@ -343,3 +344,33 @@ def test_paper_comparison_plot():
     fig = vr.plot_paper_comparison(comp)
     stars = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "*"]
     assert len(stars) == 1 and stars[0].get_ydata()[0] == pytest.approx(0.9468)
+
+
+def test_grid_preprocessing_changes_the_profile_and_is_checked():
+    g = ex.grids("control")[0]
+    prof = g.profile("smoke")
+    assert prof.baseline is False and prof.normalize == "train_fold"
+    assert prof.physio_config().normalize is None  # the train_fold scaling happens in training
+    assert prof.train_settings("gbvnet", fused=False)["bio_standardize"] == "train_fold"
+    assert ex.get_profile("smoke").train_settings("gbvnet", fused=False)["bio_standardize"] is None
+    with pytest.raises(ValueError, match="preprocessing keys"):
+        ex.Grid("x", "05", ("safavi",), (("bio",),), preprocessing={"lr": 1.0})
+    with pytest.raises(ValueError, match="normalize"):
+        ex.get_profile("smoke", normalize="per_subject")
+
+
+def test_paired_gap_pairs_subjects_and_uses_a_t_interval():
+    rows = []
+    for s, (leaky, honest) in enumerate([(0.9, 0.7), (0.8, 0.7), (0.7, 0.6), (0.9, 0.8)], start=1):
+        rows += [{"protocol": "paper-segment-kfold", "subject": s, "fold": 0, "accuracy": leaky, "n_test": 10, "n_pos": 5},
+                 {"protocol": "trial-kfold", "subject": s, "fold": 0, "accuracy": honest, "n_test": 10, "n_pos": 5}]  # fmt: skip
+    rows.append({"protocol": "trial-kfold", "subject": 9, "fold": 0, "accuracy": 0.1, "n_test": 10, "n_pos": 5})
+    g = ex.paired_gap(pd.DataFrame(rows), leaky="paper-segment-kfold")
+    diffs = np.array([0.2, 0.1, 0.1, 0.1])
+    half = stats.t.ppf(0.975, 3) * diffs.std(ddof=1) / 2
+    assert g["n_subjects"] == 4  # subject 9 has no leaky result: left out
+    assert g["gap"] == pytest.approx(0.125) and g["gap_low"] == pytest.approx(0.125 - half)
+    table = ex.paired_gaps(pd.DataFrame(rows).assign(model="m"), by=["model"], leaky="paper-segment-kfold")
+    assert bool(table.loc[0, "contains_zero"]) is False
+    with pytest.raises(KeyError, match="loso"):
+        ex.paired_gap(pd.DataFrame(rows), leaky="loso")

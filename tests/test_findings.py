@@ -11,10 +11,14 @@ from emolab import analysis as an
 from emolab import experiments as ex
 from emolab.reference import load_reference
 
-#: Claims the CI profile does not yet support, so they are reported, not asserted: on seeds 0, 1
-#: and 2, 6 of the 12 fused rows (architecture x task x seed) score within 2 points of their better
-#: half under trial-kfold; the others fall 2.3 to 14.6 points below it (profile.fused_train).
-REPORTED_ONLY = {"fusion"}
+#: Claims that are reported, not asserted.  ``fusion``: the CI profile does not yet support it: on
+#: seeds 0, 1 and 2, 6 of the 12 fused rows (architecture x task x seed) score within 2 points of
+#: their better half under trial-kfold; the others fall 2.3 to 14.6 points below it
+#: (profile.fused_train).  ``control``: chapter 05's control has no trial signature but keeps the
+#: emotion in the signals, which is itself constant within a trial, so its gap is not zero by
+#: construction (on development seed 100 GBV-Net's bio arousal gap was +0.079); the case that is,
+#: with the emotion out as well, is asserted by tests/test_signature_truth.py.
+REPORTED_ONLY = {"fusion", "control"}
 
 
 @pytest.mark.slow
@@ -83,20 +87,6 @@ def test_results_chapter_covers_its_grid_within_bounds(built_book):
     print(wide.round(3).to_string())
     safavi = wide.loc["safavi"]
     assert (safavi["paper's protocol"] > safavi["trial-kfold"]).all(), safavi
-
-
-@pytest.mark.slow
-def test_fingerprint_off_closes_the_gap_on_the_executed_book(built_book):
-    """Chapter 09: with the fingerprint off, the deep model's segment k-fold and trial-kfold
-    intervals overlap; at the default strength segment k-fold scores above (the CI run reads
-    both from the stores and cells of chapters 05 and 08)."""
-    deep = an.fingerprint_sweep(fingerprints=(0.0, 1.0), profile="smoke", seed=BOOK_SEED, train=False,
-                                with_video=True)  # fmt: skip
-    gaps = ex.protocol_gaps(ex.summarize(deep, by=["model", "protocol", "fingerprint"]),
-                            leaky="paper-segment-kfold", index=("model", "fingerprint"))  # fmt: skip
-    print(gaps.to_string())
-    gaps = gaps.set_index("fingerprint")
-    assert bool(gaps.loc[0.0, "overlap"]) and gaps.loc[1.0, "gap"] > 0
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ import os
 import pytest
 
 from emolab import analysis as an
+from emolab import experiments as ex
 
 #: Seeds the criteria were developed on (never reported by the book).
 DEV_SEEDS = (100, 101, 102)
@@ -77,3 +78,27 @@ def test_the_audit_is_silent_on_the_control_and_flags_the_fingerprint(truth):
     assert status[("none", "paper-segment-kfold")] == "ok"
     assert status[("fingerprint", "paper-segment-kfold")] == "leak"
     assert status[("fingerprint", "trial-kfold")] == "ok" and status[("none", "trial-kfold")] == "ok"
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed{s}")
+def stamped(request):
+    """The two signatures the preprocessing stamps, each alone, without the emotion (features only)."""
+    found = an.signature_sources(sources=["baseline template", "per-trial normalisation"], profile="smoke",
+                                 seed=request.param, deep=False, **NO_EMOTION)  # fmt: skip
+    return request.param, found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["baseline template", "per-trial normalisation"])
+def test_the_audit_flags_what_the_preprocessing_stamps(stamped, source):
+    """A segment k-fold evaluation of a template or a per-trial-normalised store is flagged; the
+    same store under trial-kfold and loso is not (no trial is on both sides)."""
+    seed, found = stamped
+    spec = ex.grids("signatures")[list(ex.SIGNATURE_SOURCES).index(source)]
+    data = ex.prepare_segments(None, profile=spec.profile("smoke"), seed=seed, modalities=("bio",),
+                               **{**spec.synthetic[0], **NO_EMOTION})  # fmt: skip
+    table = ex.audit_protocols(data, protocols=["paper-segment-kfold", "trial-kfold", "loso"], task="arousal",
+                               profile=spec.profile("smoke"), seed=seed, signature=found.inputs[source])  # fmt: skip
+    status = table[table["check"] == "trial signature in the inputs"].set_index("protocol")["status"]
+    print(source, found.inputs[source].describe())
+    assert status.to_dict() == {"paper-segment-kfold": "leak", "trial-kfold": "ok", "loso": "ok"}

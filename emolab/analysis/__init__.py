@@ -38,7 +38,13 @@ from emolab.analysis.gates import (
     gate_slices,
     load_cell_model,
 )
-from emolab.analysis.signature_sources import SignatureSources, describe_gaps, signature_sources, source_table
+from emolab.analysis.signature_sources import (
+    SignatureSources,
+    describe_gaps,
+    rating_flips,
+    signature_sources,
+    source_table,
+)
 from emolab.analysis.signatures import (
     SIGNATURE_GROUPS,
     baseline_shared_correlation,
@@ -64,6 +70,6 @@ __all__ = [
     "gaussian_blur", "load_cell_model", "occlude", "pool_degraded",
     "SIGNATURE_GROUPS", "baseline_shared_correlation", "channel_groups", "segment_similarity", "segment_statistics",
     "summarize_signature", "template_correlation_demo", "trial_identifiability", "trial_signatures",
-    "SignatureSources", "describe_gaps", "source_table", "input_features", "input_signature", "nearest_waveform_evaluation", "signature_sources",
+    "SignatureSources", "describe_gaps", "rating_flips", "source_table", "input_features", "input_signature", "nearest_waveform_evaluation", "signature_sources",
     "waveform_inputs",
 ]

@@ -40,7 +40,8 @@ def chapter_claims(
       task;
     * ``control``: with every trial signature off (the registry's control: data and
       preprocessing), the paired per-subject gap between the two protocols has an interval that
-      contains 0 (:func:`~emolab.experiments.paired_gap`);
+      contains 0 (:func:`~emolab.experiments.paired_gap`).  Not guaranteed: the emotion stays
+      in the signals and is constant within a trial (chapter 09, section 3.4);
     * ``fusion``: under ``trial-kfold`` fusion scores at least the better single modality minus
       ``fusion_tolerance`` (each model and task);
     * ``bounds``: every interval lies in [0, 1].

@@ -41,7 +41,7 @@ from emolab.experiments.runner import grid_cells, run_grid
 from emolab.experiments.segments import prepare_segments
 from emolab.experiments.summaries import paired_gap
 
-__all__ = ["SignatureSources", "describe_gaps", "signature_sources", "source_table"]
+__all__ = ["SignatureSources", "describe_gaps", "rating_flips", "signature_sources", "source_table"]
 
 #: The leaky protocol the sources are measured under (Safavi et al.'s, per subject).
 LEAKY = "paper-segment-kfold"
@@ -197,3 +197,31 @@ def source_table(profile: str | ExperimentProfile = "smoke") -> pd.DataFrame:
         rows[name] = {"fingerprint": cfg.fingerprint, "trial_nuisance": cfg.trial_nuisance,
                       "label_noise": cfg.label_noise, "baseline": prof.baseline, "normalize": prof.normalize}  # fmt: skip
     return pd.DataFrame(rows).T
+
+
+def rating_flips(*, profile: str | ExperimentProfile = "smoke", seed: int = 0, task: str = "arousal",
+                 label_noise: float | None = None) -> pd.DataFrame:  # fmt: skip
+    """How many trials the self-assessment noise moves across the high/low threshold (rating >= 5).
+
+    Compares the generator's ratings with ``label_noise`` (``None``: the value of the
+    ``"rating noise"`` source) against the same trials rated without noise, from the ground truth
+    of the design (:func:`emolab.data.synthetic.design`; nothing is written).  Only a flipped
+    trial can reward a model for copying its label.
+
+    Returns
+    -------
+    DataFrame
+        One row per subject: ``subject``, ``flipped`` (trials), ``trials``.
+    """
+    from emolab.data.synthetic import design, make_config
+
+    base = get_profile(profile)
+    if label_noise is None:
+        label_noise = float(SIGNATURE_SOURCES["rating noise"][0]["label_noise"])
+    knobs = dict(base.synthetic_knobs)
+    noisy = design(make_config(preset=base.synthetic_preset, **{**knobs, "label_noise": label_noise}), seed=seed)
+    clean = design(make_config(preset=base.synthetic_preset, **{**knobs, "label_noise": 0.0}), seed=seed)
+    col = f"rating_{task}"
+    flipped = (noisy[col] >= 5.0) != (clean[col] >= 5.0)
+    out = pd.DataFrame({"subject": noisy["subject"], "flipped": flipped})
+    return out.groupby("subject").agg(flipped=("flipped", "sum"), trials=("flipped", "size")).reset_index()
