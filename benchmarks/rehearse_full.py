@@ -70,7 +70,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--face-subjects", type=int, default=None, help="synthetic: subjects with face video")
     p.add_argument("--n-trials", type=int, default=None, help="synthetic: fewer trials per subject")
     p.add_argument("--device", default="auto", help='"auto", "cpu" or "cuda"')
-    p.add_argument("--no-control", action="store_true", help="skip chapter 05's fingerprint-free control")
+    p.add_argument("--no-control", action="store_true", help="skip chapter 05's control without trial signatures")
     p.add_argument("--workdir", default=None, help="synthetic data, stores and results (default: a temp dir)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -110,16 +110,18 @@ def main() -> None:
     results_path = work / "results" / "results.csv"
     run = dict(profile=profile, seed=args.seed, device=args.device, results_path=results_path, progress=False,
                verbose="WARNING")  # fmt: skip
-    grids = {name: [(dataset, g.kwargs()) for g in ex.grids(name)] for name in ("unimodal", "fusion", "gated")}
+    grids = {name: [(dataset, g.kwargs(), profile) for g in ex.grids(name)] for name in ("unimodal", "fusion", "gated")}
     if not args.no_control and args.data_root is None:
         control_grids = ex.grids("control")
-        control = ex.prepare_segments(None, profile=profile, seed=args.seed, fmt=args.fmt, store_root=work / "store",
+        cprofile = control_grids[0].profile(profile)  # its preprocessing stamps no trial signature
+        control = ex.prepare_segments(None, profile=cprofile, seed=args.seed, fmt=args.fmt, store_root=work / "store",
                                       verbose="WARNING", **{**knobs, **control_grids[0].synthetic[0]})  # fmt: skip
-        grids["control"] = [(control, g.kwargs()) for g in control_grids]
+        grids["control"] = [(control, g.kwargs(), cprofile) for g in control_grids]
     frames = []
     for name, parts in grids.items():
         t0 = time.perf_counter()
-        res = pd.concat([ex.run_grid(ds, **g, **run) for ds, g in parts], ignore_index=True)
+        res = pd.concat([ex.run_grid(ds, **g, **{**run, "profile": prof}) for ds, g, prof in parts],
+                        ignore_index=True)  # fmt: skip
         print(f"grid {name}: {res['cell_id'].nunique()} cells in {time.perf_counter() - t0:.1f} s")
         frames.append(res.assign(grid=name))
     results = pd.concat(frames, ignore_index=True)

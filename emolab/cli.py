@@ -144,8 +144,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
           f"results in {path}")  # fmt: skip
     if done:
         rows = load_results(path)
-        summary = ex.summarize(rows[rows["cell_id"].isin(done)])
-        cols = ["model", "modalities", "task", "protocol", "n_subjects", "accuracy", "majority_baseline"]
+        rows = rows[rows["cell_id"].isin(done)].copy()
+        # grids on different data (a control, chapter 09's sources) get rows of their own
+        store_of = {c.cell_id: Path(str(c.data.get("kwargs", {}).get("store", ""))).name for c in cells}
+        rows["store"] = rows["cell_id"].map(store_of).fillna("")
+        by = ["model", "modalities", "task", "protocol"] + (["store"] if rows["store"].nunique() > 1 else [])
+        summary = ex.summarize(rows, by=by)
+        cols = [*by, "n_subjects", "accuracy", "majority_baseline"]
         print(summary[[c for c in cols if c in summary.columns]].round(3).to_string(index=False))
     if failed is not None:
         logger.error("%s", failed)

@@ -145,3 +145,16 @@ def test_signature_must_be_a_measurement():
     folds = make_folds(meta, "paper-segment-kfold", task="valence", n_splits=3, seed=0)
     with pytest.raises(TypeError, match="TrialSignature"):
         audit(folds, meta, signature={"gap": 0.1})
+
+
+def test_a_signature_without_an_interval_is_not_a_verdict():
+    """One subject gives no interval: the check says so instead of calling the inputs clean."""
+    from emolab.train import SignatureProbe, TrialSignature
+
+    nan = float("nan")
+    one = TrialSignature(probes=(SignatureProbe("statistics", 0.49, nan, nan),), identifiability=0.9, chance=0.1,
+                         n_subjects=1)  # fmt: skip
+    meta = _meta()
+    folds = make_folds(meta, "paper-segment-kfold", task="valence", n_splits=3, seed=0)
+    row = audit(folds, meta, signature=one).set_index("check").loc["trial signature in the inputs"]
+    assert row["status"] == "not checked" and "two subjects" in row["detail"]

@@ -52,7 +52,8 @@ def test_flat_channel_and_bad_shapes():
         TrainConfig(bio_standardize="per_trial")
 
 
-def test_run_fold_fits_the_statistics_on_the_fit_rows_only(monkeypatch):
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_run_fold_fits_the_statistics_on_the_fit_rows_only(monkeypatch, in_memory):
     """The scaler sees exactly the rows the model is fitted on (no validation, no test row)."""
     from emolab.train import sweep
     from emolab.train.protocols import make_folds
@@ -69,27 +70,32 @@ def test_run_fold_fits_the_statistics_on_the_fit_rows_only(monkeypatch):
                              "experiment_id": torch.tensor(meta.trial.to_numpy()),
                              "segment": torch.tensor(meta.segment.to_numpy())})  # fmt: skip
     seen = {}
-    real = ChannelStandardizer.fit_rows
+    fit, fit_rows = ChannelStandardizer.fit, ChannelStandardizer.fit_rows
 
-    def spy(dataset, indices, **kw):
-        seen["rows"] = np.asarray(indices)
-        return real(dataset, indices, **kw)
+    def spy_fit(x, **kw):
+        seen["x"] = np.asarray(x)
+        return fit(x, **kw)
 
-    monkeypatch.setattr(sweep.ChannelStandardizer, "fit_rows", staticmethod(spy))
+    def spy_rows(dataset, indices, **kw):
+        seen["x"] = bio[np.asarray(indices)]
+        return fit_rows(dataset, indices, **kw)
+
+    monkeypatch.setattr(sweep.ChannelStandardizer, "fit", staticmethod(spy_fit))
+    monkeypatch.setattr(sweep.ChannelStandardizer, "fit_rows", staticmethod(spy_rows))
     fold = make_folds(meta, "trial-kfold", task="valence", n_splits=3, seed=0)[0]
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16, 1))
 
     class Bio(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = model
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16, 1))
 
         def forward(self, face=None, bio=None):
             return self.net(bio).squeeze(-1)
 
     cfg = TrainConfig(modalities=("bio",), epochs=1, batch_size=8, val_fraction=0.2, device="cpu", progress=False,
-                      bio_standardize="train_fold")  # fmt: skip
+                      bio_standardize="train_fold", in_memory=in_memory)  # fmt: skip
     out = sweep.run_fold(Bio(), data, meta, fold, cfg)
     assert out.n_test == len(fold.test_idx)
-    assert not np.isin(seen["rows"], fold.test_idx).any()
-    assert len(seen["rows"]) == out.n_train  # the fit rows, without the validation split
+    rows = [int(np.flatnonzero((bio == x).all(axis=(1, 2)))[0]) for x in seen["x"]]
+    assert len(rows) == out.n_train  # the fit rows, without the validation split
+    assert set(rows) <= set(fold.train_idx.tolist()) and not set(rows) & set(fold.test_idx.tolist())

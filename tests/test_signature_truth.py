@@ -1,10 +1,12 @@
 """The known-truth case of chapter 09's trial signatures, for one deep model and the feature baseline.
 
 With every source of a trial signature off and the emotion taken out of the signals
-(``physio_arousal = physio_valence = 0``), nothing in a segment says which trial it comes from
-beyond what any other trial of its subject could show, and nothing in it predicts the label:
-segment k-fold and ``trial-kfold`` can differ only by chance, so the paired per-subject gap's
-interval must contain 0, and the audit's check "trial signature in the inputs" must stay silent.
+(``physio_arousal = physio_valence = 0``), nothing in a segment predicts the label, and what its
+trial shares is only the slow course of physiology over a few seconds: segment k-fold and
+``trial-kfold`` should then differ only by chance, so the paired per-subject gap's interval must
+contain 0, and the audit's check "trial signature in the inputs" must stay silent.  (A model that
+matched segments to their neighbours by that slow course could still open a gap; on the
+development seeds neither pipeline did.)
 As a positive control, the trial fingerprint alone (strength 1, everything else as in the
 control) lets a model name the trial, hence copy its label, under segment k-fold only: the gap
 must be above 0 and the audit must flag it.

@@ -740,24 +740,35 @@ def trial_signatures(
 
 
 # ------------------------------------------------------------------- what the leak audit reads
-def input_features(dataset, *, modalities: Sequence[str] = ("bio",)) -> tuple[np.ndarray, pd.DataFrame]:
-    """:func:`segment_statistics` of every segment of ``dataset`` and its metadata.
+def _measured_rows(dataset, modalities: Sequence[str], subject: int | None = None) -> np.ndarray:
+    """Positions of the segments :func:`input_signature` measures: all (of ``subject``), or those
+    with a detected face when the face is among ``modalities``."""
+    meta = dataset.metadata.reset_index(drop=True)
+    keep = np.ones(len(meta), bool)
+    if subject is not None:
+        keep &= meta["subject"].to_numpy() == subject
+    if "face" in modalities:
+        keep &= meta["has_face"].to_numpy(bool)
+    return np.flatnonzero(keep)
+
+
+def input_features(dataset, *, modalities: Sequence[str] = ("bio",), rows=None) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`segment_statistics` of the segments of ``dataset`` and their metadata.
 
     ``modalities`` picks the inputs: the physiological channels (log-variance, mean and log band
     powers per channel), the face crops (colour and brightness grid), or both side by side.
-    With the face, only segments with a detected face are kept.
+    ``rows`` (positions in the dataset) picks the segments; default every segment, or every
+    segment with a detected face when the face is among ``modalities``.
 
     Returns
     -------
-    X : np.ndarray, float64, shape (n_kept, F)
+    X : np.ndarray, float64, shape (n_rows, F)
     metadata : DataFrame
-        The kept rows of ``dataset.metadata`` (index reset), aligned with ``X``.
+        The rows of ``dataset.metadata`` (index reset), aligned with ``X``.
     """
-    meta = dataset.metadata.reset_index(drop=True)
-    keep = np.ones(len(meta), bool)
-    if "face" in modalities:
-        keep &= meta["has_face"].to_numpy(bool)
-    rows = np.flatnonzero(keep)
+    if not set(modalities) <= {"bio", "face"} or not modalities:
+        raise ValueError(f"modalities must name 'bio' and/or 'face', got {modalities!r}")
+    rows = _measured_rows(dataset, modalities) if rows is None else np.asarray(rows, dtype=np.int64)
     if not len(rows):
         raise ValueError("no segment to measure: the dataset has no segment with a detected face")
     arrays = dataset.arrays(rows)
@@ -767,9 +778,7 @@ def input_features(dataset, *, modalities: Sequence[str] = ("bio",)) -> tuple[np
         parts.append(segment_statistics(arrays["bio"], sfreq=sfreq))
     if "face" in modalities:
         parts.append(segment_statistics(arrays["face"], kind="face"))
-    if not parts:
-        raise ValueError(f"modalities must name 'bio' and/or 'face', got {modalities!r}")
-    return np.concatenate(parts, axis=1), meta.iloc[rows].reset_index(drop=True)
+    return np.concatenate(parts, axis=1), dataset.metadata.reset_index(drop=True).iloc[rows].reset_index(drop=True)
 
 
 def waveform_inputs(dataset, *, modalities: Sequence[str] = ("bio",), rows=None) -> np.ndarray:
@@ -850,7 +859,8 @@ def input_signature(
 
     A lower end above 0 for either means the inputs reward sharing trials, whatever makes them do
     so.  Beside them, how well the statistics name a segment's trial
-    (:func:`trial_identifiability`), which what a trial made its subject feel raises too.
+    (:func:`trial_identifiability`), which what a trial made its subject feel raises too.  One
+    subject's segments are in memory at a time.
 
     Returns
     -------
@@ -859,17 +869,29 @@ def input_signature(
     from emolab.analysis.leaks import evaluate_features
     from emolab.experiments.summaries import paired_gap
     from emolab.train.leak_audit import SignatureProbe
+    from emolab.train.protocols import get_protocol
 
-    X, meta = input_features(dataset, modalities=modalities)
+    if not (get_protocol(leaky).per_subject and get_protocol(leaky).leaky):
+        raise ValueError(f"input_signature compares trial-kfold with a per-subject protocol that shares trials; "
+                         f"{leaky!r} is not one (use paper-segment-kfold)")  # fmt: skip
     one = dict(task=task, n_splits=n_splits, seed=seed)
-    stats = pd.concat([evaluate_features(X, meta, protocol=p, **one).results for p in ("trial-kfold", leaky)])
-    rows = np.flatnonzero(dataset.metadata["has_face"].to_numpy(bool)) if "face" in modalities else None
-    W = waveform_inputs(dataset, modalities=modalities, rows=rows)
-    wave = pd.concat([nearest_waveform_evaluation(W, meta, protocol=p, **one) for p in ("trial-kfold", leaky)])
+    stats, wave, ident = [], [], []
+    for subject in sorted(dataset.metadata["subject"].unique()):  # one subject in memory at a time
+        rows = _measured_rows(dataset, modalities, int(subject))
+        if len(rows) < 2:
+            continue
+        X, meta = input_features(dataset, modalities=modalities, rows=rows)
+        W = waveform_inputs(dataset, modalities=modalities, rows=rows)
+        for p in ("trial-kfold", leaky):
+            stats.append(evaluate_features(X, meta, protocol=p, **one).results)
+            wave.append(nearest_waveform_evaluation(W, meta, protocol=p, **one))
+        ident.append(trial_identifiability(X, meta, n_splits=n_splits, seed=seed))
+    if not stats:
+        raise ValueError("no subject has two segments to measure")
     probes = []
     for name, results in (("statistics + logistic regression", stats), ("nearest waveform", wave)):
-        g = paired_gap(results, leaky=leaky)
+        g = paired_gap(pd.concat(results, ignore_index=True), leaky=leaky)
         probes.append(SignatureProbe(name, float(g["gap"]), float(g["gap_low"]), float(g["gap_high"])))
-    ident = trial_identifiability(X, meta, n_splits=n_splits, seed=seed)
+    ident = pd.concat(ident, ignore_index=True)
     return TrialSignature(probes=tuple(probes), identifiability=float(ident["accuracy"].mean()),
-                          chance=float(ident["chance"].mean()), n_subjects=int(meta["subject"].nunique()))  # fmt: skip
+                          chance=float(ident["chance"].mean()), n_subjects=int(ident["subject"].nunique()))  # fmt: skip

@@ -387,8 +387,8 @@ def read_deap(
         first: tuple[Path, int] | None = None  # (file, trial length) of the first subject read
         any_video = (root / "face_video").is_dir()
         if not any_video:  # a dataset without video (e.g. only data_preprocessed_python): say it once
-            logger.info("%s has no face_video folder: the records have video_path=None (physiological data only)",
-                        root)  # fmt: skip
+            logger.info("%s has no face_video folder: every record has video_path=None (physiological data "
+                        "only; put DEAP's face_video folder there for the face modality)", root)  # fmt: skip
         for s in wanted:
             dat = deap_dat_path(root, s)
             data, labels = load_deap_dat(dat)

@@ -22,8 +22,8 @@ def audit_protocols(
 
     The folds are those :func:`run_grid` trains (same metadata, ``n_splits`` and seed).  What
     the pipeline fitted comes from the profile: ``normalize="baseline_std"`` uses each trial's
-    own baseline (``"per-trial"``), ``"train_fold"`` fits on the training rows (``"train"``),
-    ``None`` fits nothing; ``keep="last"`` selects no epoch,
+    own baseline (``"per-trial"``), ``"train_fold"`` fits on rows of each training fold (the
+    audit checks them), ``None`` fits nothing; ``keep="last"`` selects no epoch,
     ``keep="best"`` selects on a validation split carved from the training fold; the labels use
     the fixed rating threshold of :func:`~emolab.train.protocols.make_labels`.  ``signature``
     (a :class:`~emolab.train.leak_audit.TrialSignature` measured on the dataset's inputs,
@@ -45,7 +45,10 @@ def audit_protocols(
         folds = make_folds(meta, protocol, task=task, n_splits=profile.n_splits, seed=seed)
         if profile.max_folds is not None:
             folds = [f for f in folds if f.fold < profile.max_folds]
-        fit = {"baseline_std": "per-trial", "train_fold": "train"}.get(profile.normalize, "none")
+        if profile.normalize == "train_fold":  # fitted on (part of) each training fold
+            fit = [f.train_idx for f in folds]
+        else:
+            fit = "per-trial" if profile.normalize == "baseline_std" else "none"
         selection = "none" if profile.keep == "last" else [f.train_idx for f in folds]
         frames.append(audit(folds, meta, fit_rows=fit, selection_rows=selection, threshold_rows="fixed",
                             signature=signature).assign(protocol=protocol))  # fmt: skip

@@ -208,8 +208,11 @@ class ExperimentProfile:
         out = TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, patience=self.patience,
                           val_fraction=self.val_fraction, seed=seed, device=device, progress=False,
                           checkpoint_interval_s=self.checkpoint_interval_s, keep=self.keep).to_dict()  # fmt: skip
+        # a new field at its default stays out, so the cells of every existing grid keep their keys
         if self.normalize == "train_fold":
             out["bio_standardize"] = "train_fold"
+        elif out.get("bio_standardize") is None:
+            out.pop("bio_standardize", None)
         if model in self.augment_models:
             out["augment"] = dataclasses.asdict(AugmentConfig.all_on())
         out.update(given)

@@ -56,7 +56,8 @@ def prepare_segments(
         Parent of stores; default :func:`emolab.cache_dir` ``("store")``.
     **knobs
         Synthetic data only: knobs of :class:`~emolab.data.synthetic.SyntheticConfig` changed on
-        top of the profile's (``fingerprint=0`` switches the trial signature off).
+        top of the profile's (``fingerprint=0`` switches the trial fingerprint off, one of the
+        trial signatures of :data:`~emolab.experiments.SIGNATURE_SOURCES`).
 
     Returns
     -------

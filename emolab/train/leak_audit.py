@@ -94,8 +94,17 @@ class TrialSignature:
     n_subjects: int
 
     @property
+    def measured(self) -> bool:
+        """False when no probe has an interval (fewer than two subjects)."""
+        return any(np.isfinite(p.gap_low) for p in self.probes)
+
+    @property
     def present(self) -> bool:
-        """True when some probe's interval of the gap lies above 0: the inputs reward sharing trials."""
+        """True when some probe's interval of the gap lies above 0: the inputs reward sharing trials.
+
+        Each probe's interval is a 95 % one, so with two probes and no signature at all the check
+        calls a leak about one time in ten by chance (less where the probes agree).
+        """
         return any(p.gap_low > 0 for p in self.probes)
 
     @property
@@ -123,6 +132,10 @@ def _signature_check(signature: TrialSignature | None, shared_folds: int, n: int
         return {"check": name, "status": "not checked", "folds_affected": np.nan,
                 "detail": "trials are shared and no measurement of the inputs was given "
                           "(analysis.signatures.input_signature)"}  # fmt: skip
+    if not signature.measured:
+        return {"check": name, "status": "not checked", "folds_affected": np.nan,
+                "detail": f"trials are shared, but the measurement has no interval: it needs at least two "
+                          f"subjects, it had {signature.n_subjects}"}  # fmt: skip
     if signature.present:
         return {"check": name, "status": "leak", "folds_affected": shared_folds,
                 "detail": f"in {shared_folds} of {n} folds trials are shared, and {signature.describe()}"}  # fmt: skip

@@ -136,21 +136,28 @@ def run_fold(
     keys = (*config.modalities, "labels", *META_KEYS)
 
     scaler = None
-    if config.bio_standardize == "train_fold" and "bio" in config.modalities:
-        # statistics of the rows the model is fitted on: never the validation or the test rows
-        scaler = ChannelStandardizer.fit_rows(dataset, fit_idx)
 
     def subset(idx: np.ndarray) -> Dataset:
         if config.in_memory:  # one batched read; face crops stay uint8 until the device
             out = InMemorySegments.gather(dataset, idx, targets=y[idx], keys=keys)
-            if scaler is not None:
+            if scaler is not None and "bio" in out.tensors:
                 out.tensors["bio"] = scaler.transform(out.tensors["bio"])
             return out
         items = WithTargets(dataset, y)
         return Subset(items if scaler is None else Standardized(items, scaler), idx.tolist())
 
     t0 = time.perf_counter()
-    fit_set, val_set = subset(fit_idx), subset(val_idx)
+    standardize = config.bio_standardize == "train_fold" and "bio" in config.modalities
+    if standardize and config.in_memory:
+        # statistics of the rows the model is fitted on: never the validation or the test rows
+        fit_set = subset(fit_idx)
+        scaler = ChannelStandardizer.fit(fit_set.tensors["bio"])
+        fit_set.tensors["bio"] = scaler.transform(fit_set.tensors["bio"])
+    else:
+        if standardize:
+            scaler = ChannelStandardizer.fit_rows(dataset, fit_idx)
+        fit_set = subset(fit_idx)
+    val_set = subset(val_idx)
     timings["gather"] = time.perf_counter() - t0
     trainer = Trainer(model, config, checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
     t0 = time.perf_counter()

@@ -18,6 +18,10 @@ import pandas as pd
 # folder's hash, so a newer emolab never reuses files written by an older generator.
 GENERATOR_VERSION = 1
 
+# Knobs added to the generator later, with the default that reproduces the earlier files: they
+# enter the cache folder's hash only when they differ from it (SyntheticConfig.short_hash).
+_HASHED_FROM_DEFAULT = {"trial_nuisance": 1.0}
+
 # Streams of random numbers (one per purpose, so that changing one knob does not reshuffle others).
 STREAM_DESIGN, STREAM_SUBJECT, STREAM_TRIAL, STREAM_PHYSIO, STREAM_FACE = 1, 2, 3, 4, 5
 
@@ -108,8 +112,12 @@ class SyntheticConfig:
         return cls(**d)
 
     def short_hash(self, *, fmt: str, seed: int) -> str:
-        """A 10-character hash of every parameter and the generator version (names the cache folder)."""
-        blob = json.dumps({"fmt": fmt, "seed": seed, "generator": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)
+        """A 10-character hash of every parameter and the generator version (names the cache folder).
+
+        Knobs added after a dataset format was published (:data:`_HASHED_FROM_DEFAULT`) count only
+        when they leave their default, so a dataset they do not change keeps its folder."""
+        knobs = {k: v for k, v in self.to_dict().items() if _HASHED_FROM_DEFAULT.get(k, object()) != v}
+        blob = json.dumps({"fmt": fmt, "seed": seed, "generator": GENERATOR_VERSION, **knobs}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
