@@ -16,8 +16,8 @@ from emolab.reference import load_reference
 #: their better half under trial-kfold; the others fall 2.3 to 14.6 points below it
 #: (profile.fused_train).  ``control``: chapter 05's control has no trial signature but keeps the
 #: emotion in the signals, which is itself constant within a trial, so its gap is not zero by
-#: construction (on development seed 100 GBV-Net's bio arousal gap was +0.079); the case that is,
-#: with the emotion out as well, is asserted by tests/test_signature_truth.py.
+#: construction (on development seed 100 GBV-Net's bio arousal gap was +0.079); what holds by
+#: construction once the emotion is out as well is asserted by tests/test_signature_truth.py.
 REPORTED_ONLY = {"fusion", "control"}
 
 

@@ -18,8 +18,9 @@ def test_result_chapters_execute_with_data_root(tmp_path, monkeypatch):
     """Chapters 05-09 with ``data_root`` a synthetic DEAP-format folder on disk (smaller than the
     book's: 4 subjects of 8 trials), read as real data: every chapter executes, chapter 05's
     control (it needs the generator's knobs) is skipped with a line saying why, and the chapters'
-    cells were trained on the folder's own store.  (Chapter 09 sweeps the generator's fingerprint
-    whatever ``data_root`` says: its grids run on synthetic data by design.)"""
+    cells were trained on the folder's own store.  (Chapter 09 measures its trial-signature sources
+    on synthetic stores whatever ``data_root`` says, feature baselines only: its grids need the
+    generator by design.)"""
     from emolab import experiments as ex
     from emolab.book import execute_notebooks
     from emolab.data.synthetic import ensure_synthetic
