@@ -70,9 +70,13 @@ def peek_test_epochs(
     epochs: int | None = None,
     max_folds: int | None = None,
     n_jobs: int | None = None,
+    model_kwargs: dict | None = None,
     verbose: bool | str | None = None,
 ) -> pd.DataFrame:
     """Train folds for a fixed number of epochs, scoring validation *and* test after each one.
+
+    ``model_kwargs`` go to :func:`~emolab.models.build_model` for a fused model (an arm of
+    :data:`~emolab.experiments.FUSION_ARMS`); the training settings are the profile's recipe.
 
     Early stopping is off (patience = epochs) so the whole curve is seen.  Returns one row per
     subject × fold × epoch with ``train_loss``, ``val_loss``, ``val_accuracy``, ``test_accuracy``
@@ -100,7 +104,7 @@ def peek_test_epochs(
     settings = profile.train_settings(model, fused=len(modalities) > 1, seed=seed, device=device)
     config = TrainConfig.from_dict({**settings, "task": task, "modalities": tuple(modalities), "epochs": epochs,
                                     "patience": epochs, "keep": "best", "checkpoint_interval_s": 0.0})  # fmt: skip
-    fused = profile.fused_kwargs(model) if len(modalities) > 1 else {}
+    fused = dict(model_kwargs or {}) if len(modalities) > 1 else {}
     ok = meta["has_face"].to_numpy(bool) if tuple(modalities) == ("face",) else np.ones(len(meta), bool)
     args = dict(dataset=dataset, meta=meta, labels=labels, ok=ok, config=config, model=model,
                 modalities=tuple(modalities), fused=fused, seed=seed)  # fmt: skip

@@ -67,6 +67,7 @@ from emolab.experiments.profiles import (
     get_profile,
     torch_threads,
 )
+from emolab.experiments.recipe import choose_recipe, development_folds, recipe_table, search_recipe
 from emolab.experiments.results import (
     grid_histories,
     grid_predictions,
@@ -95,7 +96,7 @@ from emolab.store.dataset import (
 __all__ = [
     "GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PAPER_PROTOCOLS",
     "NORMALIZATIONS", "SIGNATURE_SOURCES", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
-    "audit_protocols", "available_cores", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
+    "audit_protocols", "available_cores", "choose_recipe", "development_folds", "recipe_table", "search_recipe", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
     "grid_cells", "grid_histories", "grid_predictions", "grids", "has_face_results", "load_grid_results",
     "open_segments", "paired_gap", "paired_gaps", "paper_protocol", "prepare_segments", "protocol_gaps", "resolve_protocols", "run_grid", "runnable_grids",
     "segment_shapes", "segments_at_fps", "summarize", "synthetic_expectations", "torch_threads", "verdicts",

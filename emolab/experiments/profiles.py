@@ -83,26 +83,13 @@ class ExperimentProfile:
     keep : {"best", "last"}
         :attr:`TrainConfig.keep <emolab.train.config.TrainConfig>`: early stopping on the
         validation split and its best epoch, or a fixed budget and the last epoch.
-    fused_model_kwargs : dict
-        Extra arguments of :func:`~emolab.models.build_model` for the models with both
-        modalities only (the unimodal cells stay those of chapter 05).  Ours: the CI profile
-        gives the fused models auxiliary unimodal heads (``auxiliary_heads=True``, see
-        :class:`~emolab.models.MultimodalModel`); the full profile keeps the papers' models.
-    model_fused_kwargs : dict
-        ``{model: kwargs}``: :func:`~emolab.models.build_model` arguments for that model's fused
-        cells, over ``fused_model_kwargs``.  Ours, for the CI profile: Safavi et al. standardise
-        each branch's features before the concatenation (``normalize_features=True``).
-    fused_train : dict
-        :class:`~emolab.train.config.TrainConfig` fields for the models with both modalities
-        only, over the profile's own (an ``"augment"`` dict updates the augmentation settings
-        field by field); a ``train`` argument of :func:`grid_cells` still wins.  Ours, for the CI
-        profile: two of GBV-Net's own augmentations, ``bio_time_shift`` and
-        ``face_color_jitter``, on the fused models of both architectures; the unimodal cells stay
-        those of chapter 05, unaugmented.
-    protocol_epochs : dict
-        ``{protocol: epochs}``: an epoch budget for that protocol's cells instead of ``epochs``.
-        Ours, for the CI profile: ``{"loso": 2}`` (a leave-one-subject-out fold trains on five
-        subjects' segments).
+    model_train : dict
+        ``{model: TrainConfig fields}``: that architecture's recipe, over the profile's own
+        settings, for every modality set and protocol alike (an ``"augment"`` dict updates the
+        augmentation settings field by field); a grid's ``train`` argument still wins.  The CI
+        profile's is :data:`emolab.experiments.recipe.CHOSEN`, chosen without any test fold
+        (:mod:`emolab.experiments.recipe`, ``book/recipe.md``); the full profile keeps the
+        papers' settings.
     face_subjects_only : bool
         Build every cell on the subjects with face video only (a face detected in at least one
         segment; DEAP: participants 1-22).  Face and fusion cells are always restricted to them
@@ -147,10 +134,7 @@ class ExperimentProfile:
     synthetic_knobs: dict = field(default_factory=dict)
     checkpoint_interval_s: float = 0.0
     keep: str = "best"
-    fused_model_kwargs: dict = field(default_factory=dict)
-    model_fused_kwargs: dict = field(default_factory=dict)
-    fused_train: dict = field(default_factory=dict)
-    protocol_epochs: dict = field(default_factory=dict)
+    model_train: dict = field(default_factory=dict)
     face_subjects_only: bool = False
     eog_regression: bool | None = True
     model_fps: dict = field(default_factory=dict)
@@ -171,40 +155,33 @@ class ExperimentProfile:
             raise ValueError(f"ExperimentProfile.normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.build_jobs is not None and self.build_jobs < 1:
             raise ValueError(f"ExperimentProfile.build_jobs must be >= 1 or None, got {self.build_jobs}")
-        _check_train_fields(self.fused_train, "ExperimentProfile.fused_train")
-        bad = {m: k for m, k in self.model_fused_kwargs.items() if not isinstance(k, Mapping)}
+        bad = {m: k for m, k in self.model_train.items() if not isinstance(k, Mapping)}
         if bad:
-            raise ValueError(f"ExperimentProfile.model_fused_kwargs maps model names to dicts of "
-                             f"build_model arguments, got {bad}")  # fmt: skip
-        bad = {p: e for p, e in self.protocol_epochs.items() if not isinstance(e, int) or e < 1}
-        if bad:
-            raise ValueError(f"ExperimentProfile.protocol_epochs must map protocols to epochs >= 1, got {bad}")
+            raise ValueError(f"ExperimentProfile.model_train maps model names to dicts of TrainConfig fields, "
+                             f"got {bad}")  # fmt: skip
+        for model, train in self.model_train.items():
+            _check_train_fields(train, f"ExperimentProfile.model_train[{model!r}]")
         object.__setattr__(self, "augment_models", tuple(self.augment_models))
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
 
-    def fused_kwargs(self, model: str) -> dict[str, Any]:
-        """:func:`~emolab.models.build_model` arguments of ``model`` with both modalities:
-        ``fused_model_kwargs``, then ``model_fused_kwargs[model]``."""
-        return {**self.fused_model_kwargs, **self.model_fused_kwargs.get(model, {})}
-
-    def train_settings(self, model: str, *, fused: bool, protocol: str | None = None, seed: int = 0,
+    def train_settings(self, model: str, *, fused: bool = False, protocol: str | None = None, seed: int = 0,
                        device: str = "auto", given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The :class:`~emolab.train.config.TrainConfig` fields of ``model``'s cells under this
         profile: the one place a profile becomes training settings.
 
         In order: the profile's budget (``lr``, ``batch_size``, ``epochs``, ``patience``,
         ``val_fraction``, ``keep``, ``checkpoint_interval_s``), GBV-Net's augmentations for the
-        ``augment_models``, then ``given`` (a grid's ``train`` argument); for a model with both
-        modalities (``fused``) the profile's ``fused_train`` over them, except the keys ``given``
-        sets; last the ``protocol``'s own epoch budget (``protocol_epochs``) unless ``given`` sets
-        the epochs.  ``task`` and ``modalities`` are the cell's (left at their defaults here).
+        ``augment_models``, the architecture's recipe (``model_train[model]``), then ``given``
+        (a grid's ``train`` argument).  The settings are the same for every modality set and
+        every protocol: ``fused`` and ``protocol`` change nothing (they are accepted so that a
+        caller states which cell it asks for).  ``task`` and ``modalities`` are the cell's (left
+        at their defaults here).
         """
         from emolab.train.config import AugmentConfig, TrainConfig
-        from emolab.train.protocols import get_protocol
 
-        given = dict(given or {})
+        del fused, protocol  # one recipe per architecture
         out = TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, patience=self.patience,
                           val_fraction=self.val_fraction, seed=seed, device=device, progress=False,
                           checkpoint_interval_s=self.checkpoint_interval_s, keep=self.keep).to_dict()  # fmt: skip
@@ -215,13 +192,8 @@ class ExperimentProfile:
             out.pop("bio_standardize", None)
         if model in self.augment_models:
             out["augment"] = dataclasses.asdict(AugmentConfig.all_on())
-        out.update(given)
-        if fused:
-            out = _fused_train_settings(out, self.fused_train, given)
-        epochs = None if protocol is None else self.protocol_epochs.get(get_protocol(protocol).name)
-        if epochs is not None and "epochs" not in given:
-            out["epochs"] = epochs
-        return out
+        out = _merge_train(out, self.model_train.get(model, {}))
+        return _merge_train(out, given or {})
 
     def physio_config(self) -> PhysioConfig:
         """The :class:`~emolab.preprocess.physio.PhysioConfig` of this profile's stores (the
@@ -253,14 +225,17 @@ def _check_train_fields(train: Mapping[str, Any], where: str) -> None:
                          f"known: {sorted(known)}")  # fmt: skip
 
 
-def _fused_train_settings(train: dict, fused: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict:
-    """The training settings of a fused cell: ``train`` (the profile's, then ``given``), with the
-    profile's ``fused`` settings over them, except the keys ``given`` sets itself."""
+def _merge_train(train: dict, changes: Mapping[str, Any]) -> dict:
+    """``train`` with ``changes`` over it; an ``"augment"`` dict updates the augmentation field by field."""
+    from emolab.train.config import AugmentConfig
+
     out = dict(train)
-    for key, value in fused.items():
-        if key in (given or {}):
-            continue
-        out[key] = {**out.get(key, {}), **value} if key == "augment" else value
+    for key, value in changes.items():
+        if key == "augment":
+            base = out.get("augment") or dataclasses.asdict(AugmentConfig())
+            out[key] = {**base, **value}
+        else:
+            out[key] = value
     return out
 
 
@@ -277,12 +252,7 @@ PROFILES: dict[str, ExperimentProfile] = {
     "smoke": ExperimentProfile(name="smoke", synthetic_preset="book", subjects=None, n_splits=3,
                                max_folds=None, epochs=8, patience=8, batch_size=8, lr=1e-3,
                                val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=None,
-                               face_size=32, checkpoint_interval_s=30.0, keep="last",
-                               fused_model_kwargs={"auxiliary_heads": True},
-                               model_fused_kwargs={"safavi": {"normalize_features": True}},
-                               fused_train={"augment": {"bio_time_shift": True, "max_shift": 64,
-                                                        "face_color_jitter": True}},
-                               protocol_epochs={"loso": 2}),
+                               face_size=32, checkpoint_interval_s=30.0, keep="last"),
     # The papers' protocol sizes and per-model settings (GBV-Net: faces at 10 fps on DEAP and
     # 12 on MAHNOB-HCI, its augmentations, its pooled 10-fold protocol; Safavi et al.: 5 fps per
     # subject), on the subjects with face video; EOG regression left to DEAP's own preprocessing;

@@ -54,10 +54,10 @@ def grid_cells(
     for model in models:
         fps = profile.model_fps.get(model, {}).get(fmt)
         proto = resolve_protocols(model, protocols)
-        fused = json.dumps(profile.fused_kwargs(model), sort_keys=True)
-        groups.setdefault((fps, model in profile.augment_models, proto, fused), []).append(model)
+        recipe = json.dumps(profile.train_settings(model, seed=seed, device=device, given=train), sort_keys=True)
+        groups.setdefault((fps, recipe, proto), []).append(model)
     cells = []
-    for (fps, _, protos, _), group in groups.items():
+    for (fps, _, protos), group in groups.items():
         at_fps = dataset if fps is None else segments_at_fps(dataset, fps, n_jobs=profile.build_workers())
         cells += _modality_cells(at_fps, models=group,
                                  modalities=modalities, tasks=tasks, protocols=protos, profile=profile,
@@ -97,15 +97,13 @@ def _modality_cells(dataset, *, models: Sequence[str], modalities: Sequence[Sequ
         data = {"factory": "emolab.store:open_segments",
                 "kwargs": {"store": store_path, "subjects": subjects, "modalities": list(mods),
                            "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
-        fused = len(mods) > 1
-        build = profile.fused_kwargs(models[0]) if fused else {}  # one setting per group
         for protocol in protocols:
-            settings = profile.train_settings(models[0], fused=fused, protocol=protocol, seed=seed, device=device,
-                                              given=train)  # fmt: skip
+            settings = profile.train_settings(models[0], fused=len(mods) > 1, protocol=protocol, seed=seed,
+                                              device=device, given=train)  # one recipe per group of models
             cells += make_cells(meta.reset_index(drop=True), models=list(models), modalities=[mods],
                                 tasks=list(tasks), protocols=[protocol], n_splits=profile.n_splits,
                                 split_seed=seed, max_folds=profile.max_folds, train=settings,
-                                model_kwargs={**build, **mk}, data=data)  # fmt: skip
+                                model_kwargs=mk, data=data)  # fmt: skip
     return cells
 
 

@@ -85,6 +85,17 @@ class FoldOutput:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class _EpochScore:
+    """Trainer callback of :func:`run_fold`'s ``score_each_epoch``: accuracy and loss on given rows."""
+
+    def __init__(self, rows: Dataset) -> None:
+        self.rows = rows
+
+    def __call__(self, trainer, record: dict) -> None:
+        m = trainer.evaluate(self.rows)
+        record["scored_accuracy"], record["scored_loss"] = m["accuracy"], m["loss"]
+
+
 def run_fold(
     model: torch.nn.Module,
     dataset: Dataset,
@@ -95,6 +106,7 @@ def run_fold(
     labels: np.ndarray | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     callbacks: Sequence[Callable] = (),
+    score_each_epoch: np.ndarray | None = None,
     verbose: bool | str | None = None,
 ) -> FoldOutput:
     """Train ``model`` on ``fold.train_idx`` and evaluate it once on ``fold.test_idx``.
@@ -158,6 +170,8 @@ def run_fold(
             scaler = ChannelStandardizer.fit_rows(dataset, fit_idx)
         fit_set = subset(fit_idx)
     val_set = subset(val_idx)
+    if score_each_epoch is not None:
+        callbacks = [*callbacks, _EpochScore(subset(np.asarray(score_each_epoch)))]
     timings["gather"] = time.perf_counter() - t0
     trainer = Trainer(model, config, checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
     t0 = time.perf_counter()
