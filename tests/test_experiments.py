@@ -233,28 +233,31 @@ def test_prepare_segments_normalises_by_the_profile(tiny):
     assert spread(ds) < spread(raw) - 1.0
 
 
-def test_a_protocol_can_have_its_own_epoch_budget(tiny):
+def test_every_protocol_and_modality_set_trains_with_the_architectures_one_recipe(tiny):
     _, ds = tiny
-    prof = PROFILE.replace(epochs=4, protocol_epochs={"loso": 1})
-    cells = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
+    prof = PROFILE.replace(epochs=4, model_train={"safavi": {"epochs": 3, "augment": {"bio_time_shift": True}}})
+    cells = ex.grid_cells(ds, models=["safavi", "gbvnet"], modalities=[("bio",)], tasks=["valence"],
                           protocols=["trial-kfold", "loso", "pooled-segment-kfold"], profile=prof)  # fmt: skip
-    epochs = {c.protocol: c.train["epochs"] for c in cells}
-    assert epochs == {"trial-kfold": 4, "loso": 1, "pooled-segment-kfold": 4}
+    epochs = {(c.model, c.protocol): c.train["epochs"] for c in cells}
+    assert epochs == {(m, p): 3 if m == "safavi" else 4 for m in ("safavi", "gbvnet")
+                      for p in ("trial-kfold", "loso", "pooled-segment-kfold")}  # fmt: skip
+    shift = {c.model: c.train["augment"]["bio_time_shift"] for c in cells}
+    assert shift == {"safavi": True, "gbvnet": False}
     forced = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
-                           protocols=["loso"], profile=prof, train={"epochs": 3})  # fmt: skip
-    assert {c.train["epochs"] for c in forced} == {3}  # an explicit override wins
-    plain = ex.grid_cells(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"],
-                          protocols=["loso"], profile=prof.replace(protocol_epochs={}))  # fmt: skip
-    assert {c.train["epochs"] for c in plain} == {4}
-    with pytest.raises(ValueError, match="protocol_epochs"):
-        ex.get_profile("smoke", protocol_epochs={"loso": 0})
-    assert ex.get_profile("smoke").protocol_epochs == {"loso": 2}
+                           protocols=["loso"], profile=prof, train={"epochs": 2})  # fmt: skip
+    assert {c.train["epochs"] for c in forced} == {2}  # an explicit override wins
+    with pytest.raises(ValueError, match="model_train"):
+        ex.get_profile("smoke", model_train={"safavi": 3})
+    with pytest.raises(ValueError, match="epocs"):
+        ex.get_profile("smoke", model_train={"safavi": {"epocs": 3}})
 
 
 def _fold_rows(model, protocol, accs, modalities="face+bio", task="valence"):
+    """One row per subject (a pooled protocol's rows: one per fold and test subject, here fold i
+    holds subject i + 1's test segments)."""
     pooled = protocol == "pooled-segment-kfold"
     return [{"model": model, "modalities": modalities, "task": task, "protocol": protocol,
-             "leaky": protocol != "trial-kfold", "subject": -1 if pooled else i + 1, "fold": i if pooled else 0,
+             "leaky": protocol != "trial-kfold", "subject": i + 1, "fold": i if pooled else 0,
              "accuracy": a, "balanced_accuracy": a, "majority_baseline": 0.6, "n_test": 20, "n_pos": 12}
             for i, a in enumerate(accs)]  # fmt: skip
 
@@ -267,7 +270,8 @@ def test_paper_comparison_puts_each_paper_beside_its_own_protocol():
             + _fold_rows("safavi", "paper-segment-kfold", [0.95, 0.97, 0.99]))  # fmt: skip
     summary = ex.summarize(pd.DataFrame(rows))
     pooled = summary[summary["protocol"] == "pooled-segment-kfold"].iloc[0]
-    assert pooled["unit"] == "fold" and pooled["accuracy"] == pytest.approx(0.92)  # mean of fold accuracies
+    assert pooled["unit"] == "subject" and pooled["accuracy"] == pytest.approx(0.92)  # mean over subjects
+    assert pooled["n_subjects"] == 3 and pooled["n_folds"] == 3
     comp = an.paper_comparison(summary, load_reference(), dataset="DEAP")
     g = comp[(comp["model"] == "gbvnet") & (comp["protocol"] == "pooled-segment-kfold")].iloc[0]
     assert g["evaluation"] == "paper's protocol" and g["paper"] == pytest.approx(0.9468)
@@ -279,12 +283,14 @@ def test_paper_comparison_puts_each_paper_beside_its_own_protocol():
     assert table.loc[("gbvnet", "face+bio", "valence"), "paper"] == "0.947"
 
 
-def test_fusion_gains_pair_folds_for_a_pooled_protocol():
+def test_fusion_gains_pair_subjects_for_a_pooled_protocol_too():
     rows = (_fold_rows("gbvnet", "pooled-segment-kfold", [0.9, 0.8, 0.7])
             + _fold_rows("gbvnet", "pooled-segment-kfold", [0.8, 0.8, 0.8], modalities="face"))  # fmt: skip
     g = ex.fusion_gains(pd.DataFrame(rows)).iloc[0]
-    assert g["unit"] == "fold" and g["n_units"] == 3
+    assert g["unit"] == "subject" and g["n_units"] == 3
     assert g["gain"] == pytest.approx(0.0) and g["best_single"] == "face"
+    # a Student-t interval over the three subjects' differences (+0.1, 0, -0.1)
+    assert g["gain_ci_low"] == pytest.approx(-g["gain_ci_high"]) and g["gain_ci_high"] > 0.2
 
 
 def test_fusion_branches_scores_each_branch_and_its_agreement_with_the_fused_output():

@@ -134,38 +134,42 @@ def test_a_store_at_another_frame_rate_builds_with_worker_processes(faces, monke
     assert asked[-1] == 2
 
 
-def test_fused_cells_get_the_profiles_fused_settings_and_the_unimodal_cells_do_not(faces):
+def test_fused_and_unimodal_cells_share_the_recipe_and_an_arm_adds_only_its_model_option(faces):
     both = faces[3]
     profile = TINY.replace(face_subjects_only=False, augment_models=(),
-                           model_fused_kwargs={"safavi": {"normalize_features": True}},
-                           fused_train={"augment": {"bio_time_shift": True, "max_shift": 64}, "weight_decay": 0.01})
+                           model_train={"safavi": {"augment": {"bio_time_shift": True, "max_shift": 64},
+                                                   "weight_decay": 0.01}})  # fmt: skip
     grid = dict(models=["safavi", "gbvnet"], modalities=[("bio",), ("face", "bio")], tasks=["valence"],
                 protocols=["trial-kfold"], profile=profile)  # fmt: skip
     cells = ex.grid_cells(both, **grid)
     assert {(c.model, len(c.modalities)) for c in cells} == {(m, k) for m in ("safavi", "gbvnet") for k in (1, 2)}
     for c in cells:
-        fused = len(c.modalities) > 1
-        assert c.train["augment"]["bio_time_shift"] is fused, c.cell_id
-        assert c.train["augment"]["max_shift"] == (64 if fused else 12), c.cell_id
+        mine = c.model == "safavi"
+        assert c.train["augment"]["bio_time_shift"] is mine, c.cell_id
+        assert c.train["augment"]["max_shift"] == (64 if mine else 12), c.cell_id
         assert not c.train["augment"]["bio_noise"], c.cell_id  # the other fields keep their values
-        assert c.train["weight_decay"] == (0.01 if fused else 0.0), c.cell_id
-        assert c.model_kwargs.get("normalize_features", False) is (fused and c.model == "safavi"), c.cell_id
-        assert c.model_kwargs.get("auxiliary_heads", False) is False, c.cell_id  # the full profile's none
-    # what a train argument sets wins over the profile's fused settings
-    mine = ex.grid_cells(both, **grid, train={"weight_decay": 0.5})
-    assert {c.train["weight_decay"] for c in mine} == {0.5}
-    assert {c.train["augment"]["max_shift"] for c in mine if len(c.modalities) > 1} == {64}
+        assert c.train["weight_decay"] == (0.01 if mine else 0.0), c.cell_id
+        assert "auxiliary_heads" not in c.model_kwargs and "normalize_features" not in c.model_kwargs
+    arm = ex.grids("concat arms")[0]
+    armed = ex.grid_cells(both, **{**grid, "modalities": [("face", "bio")]}, model_kwargs=arm.model_kwargs)
+    plain = {(c.model, c.subject, c.fold): c for c in cells if len(c.modalities) > 1}
+    for c in armed:
+        ref = plain[(c.model, c.subject, c.fold)]
+        assert c.train == ref.train
+        assert {k: v for k, v in c.model_kwargs.items() if k not in arm.model_kwargs} == ref.model_kwargs
+        assert c.cell_id != ref.cell_id
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(fused_train={"weight_decy": 0.1}), "weight_decy"),
-    (dict(fused_train={"augment": {"bio_shift": True}}), "augment.bio_shift"),
-    (dict(fused_train={"augment": True}), "augment"),
-    (dict(model_fused_kwargs={"safavi": True}), "model_fused_kwargs"),
+    (dict(model_train={"safavi": {"weight_decy": 0.1}}), "weight_decy"),
+    (dict(model_train={"safavi": {"augment": {"bio_shift": True}}}), "augment.bio_shift"),
+    (dict(model_train={"safavi": {"augment": True}}), "augment"),
+    (dict(model_train={"safavi": True}), "model_train"),
 ])  # fmt: skip
-def test_profile_refuses_fused_settings_it_cannot_apply(bad, match):
+def test_profile_refuses_recipe_settings_it_cannot_apply(bad, match):
     with pytest.raises(ValueError, match=match):
         ex.get_profile("smoke", **bad)
+
 
 
 def test_has_face_results_share_one_test_set(faces):
@@ -184,7 +188,7 @@ def test_has_face_results_share_one_test_set(faces):
     assert np.allclose(same.loc[face.to_numpy(), "accuracy"], res.loc[face, "accuracy"])
 
 
-def test_pooled_results_average_folds_as_gbvnet_eq7():
+def test_pooled_results_are_scored_per_subject_and_eq7_is_available():
     from emolab.train.metrics import aggregate_folds
 
     # two folds of a pooled protocol, each with rows of two test subjects
@@ -196,15 +200,15 @@ def test_pooled_results_average_folds_as_gbvnet_eq7():
     })  # fmt: skip
     by = ["model", "modalities", "task", "protocol"]
     fold_acc = [(10 * 1.0 + 30 * 0.5) / 40, (25 * 0.8 + 25 * 0.2) / 50]  # 0.625, 0.5
-    out = aggregate_folds(rows, by=by, metrics=["accuracy", "majority_baseline"])
+    out = aggregate_folds(rows, by=by, metrics=["accuracy", "majority_baseline"])  # GBV-Net's Eq. 7
     assert out["accuracy"].iloc[0] == pytest.approx(np.mean(fold_acc)) and out["n_folds"].iloc[0] == 2
-    s = ex.summarize(rows)
-    assert s["accuracy"].iloc[0] == pytest.approx(np.mean(fold_acc)) and s["unit"].iloc[0] == "fold"
-    assert s["n_folds"].iloc[0] == 2 and s["n_subjects"].iloc[0] == 2
-    # the per-subject mean (what the per-subject protocols report) differs
+    # the book's summary: each subject's test segments pooled over the folds, then the subjects
     per_subject = np.mean([(10 * 1.0 + 25 * 0.8) / 35, (30 * 0.5 + 25 * 0.2) / 55])
     assert abs(per_subject - np.mean(fold_acc)) > 0.04
-    # a per-subject protocol in the same table keeps its unit
+    s = ex.summarize(rows)
+    assert s["accuracy"].iloc[0] == pytest.approx(per_subject) and s["unit"].iloc[0] == "subject"
+    assert s["n_folds"].iloc[0] == 2 and s["n_subjects"].iloc[0] == 2
+    # a per-subject protocol in the same table is summarised the same way
     other = rows.assign(protocol="trial-kfold", leaky=False)
     both = ex.summarize(pd.concat([rows, other], ignore_index=True)).set_index("protocol")
     assert both.loc["trial-kfold", "unit"] == "subject"

@@ -29,7 +29,7 @@ from typing import Any
 
 from emolab._logging import logger
 
-__all__ = ["GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PREPROCESSING",
+__all__ = ["FUSION_ARMS", "GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PREPROCESSING",
            "SIGNATURE_SOURCES", "PAPER_PROTOCOLS", "Grid", "grid", "grids", "paper_protocol", "resolve_protocols",
            "runnable_grids"]
 
@@ -77,6 +77,9 @@ class Grid:
     preprocessing : dict
         Changes of the profile's preprocessing for this grid (keys of :data:`PREPROCESSING`:
         ``baseline``, ``normalize``); ``{}``: the profile's own.  :meth:`profile` applies them.
+    arm : str
+        The fusion arm (a key of :data:`FUSION_ARMS`): ``"joint"`` is the papers' model trained
+        jointly; another arm adds an option only a fused model can have, with the same recipe.
     """
 
     name: str
@@ -87,8 +90,11 @@ class Grid:
     protocols: tuple[str, ...] = ("paper-segment-kfold", "trial-kfold")
     synthetic: tuple[Mapping[str, Any], ...] = field(default=({},))
     preprocessing: Mapping[str, Any] = field(default_factory=dict)
+    arm: str = "joint"
 
     def __post_init__(self) -> None:
+        if self.arm not in FUSION_ARMS:
+            raise ValueError(f"grid {self.name!r}: arm {self.arm!r} unknown; known: {list(FUSION_ARMS)}")
         unknown = sorted(set(self.preprocessing) - set(PREPROCESSING))
         if unknown:
             raise ValueError(f"grid {self.name!r}: preprocessing keys {unknown} unknown; known: {list(PREPROCESSING)}")
@@ -112,6 +118,11 @@ class Grid:
         object.__setattr__(self, "synthetic", tuple(dict(s) for s in synthetic))
 
     @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """The :func:`~emolab.models.build_model` arguments of this grid's :attr:`arm`."""
+        return dict(FUSION_ARMS[self.arm])
+
+    @property
     def synthetic_only(self) -> bool:
         """True when the grid sets knobs of the synthetic generator (it cannot run on real data)."""
         return any(self.synthetic)
@@ -124,10 +135,14 @@ class Grid:
         return get_profile(profile, **self.preprocessing)
 
     def kwargs(self) -> dict[str, Any]:
-        """``models``, ``modalities``, ``tasks``, ``protocols`` as the keyword arguments of
-        :func:`~emolab.experiments.grid_cells` and :func:`~emolab.experiments.run_grid`."""
-        return {"models": list(self.models), "modalities": [tuple(m) for m in self.modalities],
-                "tasks": list(self.tasks), "protocols": list(self.protocols)}  # fmt: skip
+        """``models``, ``modalities``, ``tasks``, ``protocols`` (and an arm's ``model_kwargs``) as
+        the keyword arguments of :func:`~emolab.experiments.grid_cells` and
+        :func:`~emolab.experiments.run_grid`."""
+        out = {"models": list(self.models), "modalities": [tuple(m) for m in self.modalities],
+               "tasks": list(self.tasks), "protocols": list(self.protocols)}  # fmt: skip
+        if self.model_kwargs:
+            out["model_kwargs"] = self.model_kwargs
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The grid as the dict ``emolab sweep`` reads (:mod:`emolab.sweep_config`)."""
@@ -136,6 +151,17 @@ class Grid:
             out["preprocessing"] = dict(self.preprocessing)
         return out
 
+
+#: Options only a fused model can have, each an arm of its own beside the papers' joint model
+#: (``{arm: build_model arguments}``), trained with the architecture's one recipe.  Ours: one
+#: linear classifier per modality beside the fused head, their losses added
+#: (:class:`~emolab.models.MultimodalModel`), and each branch's features standardised before the
+#: fusion, so that neither branch dominates by scale alone.
+FUSION_ARMS: dict[str, dict[str, Any]] = {
+    "joint": {},
+    "auxiliary heads": {"auxiliary_heads": True},
+    "standardised features": {"normalize_features": True},
+}
 
 #: Profile fields a grid may change (:attr:`Grid.preprocessing`).
 PREPROCESSING = ("baseline", "normalize")
@@ -180,11 +206,17 @@ GRIDS: dict[str, tuple[Grid, ...]] = {
                      for mod, task in (("face", "valence"), ("bio", "arousal"))),  # fmt: skip
     # chapter 06: Safavi et al.'s concatenation fusion beside its halves
     "concat": (Grid("concat", "06", ("safavi",), _ALL_MODALITIES),),
+    # chapter 06: each option only a fused model can have, as an arm of its own (leak-free)
+    "concat arms": tuple(Grid("concat arms", "06", ("safavi",), (("face", "bio"),), protocols=("trial-kfold",),
+                              arm=arm) for arm in FUSION_ARMS if arm != "joint"),
     # chapter 07: GBV-Net's gated fusion under its paper's protocol and trial-kfold (its
     # checkpoints are kept, for the gates)
     "gated": (Grid("gated", "07", ("gbvnet",), (("face", "bio"),), protocols=(PAPER_PROTOCOL, "trial-kfold")),),
     # chapter 07: both fusions beside their halves, leak-free
     "fusion": (Grid("fusion", "07", _BOTH, _ALL_MODALITIES, protocols=("trial-kfold",)),),
+    # chapter 07: GBV-Net's fused model with each fused-only option, leak-free
+    "gated arms": tuple(Grid("gated arms", "07", ("gbvnet",), (("face", "bio"),), protocols=("trial-kfold",),
+                             arm=arm) for arm in FUSION_ARMS if arm != "joint"),
     # chapter 08: each architecture under its paper's protocol and both leak-free ones
     "results": (Grid("results", "08", _BOTH, _ALL_MODALITIES, protocols=(PAPER_PROTOCOL, "trial-kfold", "loso")),),
     # chapter 09: one deep model, bio only, with each trial-signature source switched on alone

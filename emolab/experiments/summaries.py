@@ -25,29 +25,24 @@ def summarize(
     every group is that of the protocol's own test segments.  The interval is a percentile
     bootstrap over subjects (:func:`emolab.train.metrics.bootstrap_ci`), which never leaves
     [0, 1].  Adds ``leaky`` (the protocol shares trials between train and test), ``n_folds``
-    (rows per subject, to show when a run used fewer folds than the protocol has) and
-    ``above_baseline`` (accuracy minus the majority-class baseline).  With a single subject the
-    interval is taken over folds instead (``unit`` column says which).  ``pooled-segment-kfold``
-    groups are averaged over their folds, as GBV-Net's Eq. 7 does
-    (:func:`~emolab.train.metrics.aggregate_folds`; ``unit`` is ``"fold"`` there).
+    (folds per subject, or of the pooled protocol, to show when a run used fewer folds than the
+    protocol has) and ``above_baseline`` (accuracy minus the majority-class baseline).  With a
+    single subject the interval is taken over folds instead (``unit`` column says which).
+
+    ``pooled-segment-kfold`` is scored per subject too: its results have one row per fold and
+    test subject, and a subject's rows pool into its accuracy over all its test segments.
+    GBV-Net's Eq. 7 averages the folds instead; ours, because subjects are the unit of
+    independence (a fold's test segments share subjects and trials with its training data and
+    with the other folds), and three folds would give an interval on three numbers.
     """
-    from emolab.train.metrics import aggregate, aggregate_folds
+    from emolab.train.metrics import aggregate
 
     if results.empty:
         raise ValueError("no results to summarise")
     by = list(by)
     pooled = (results["protocol"] == "pooled-segment-kfold") if "protocol" in by else np.zeros(len(results), bool)
-    parts = []
-    if (~pooled).any():
-        rest = results[~pooled]
-        unit = "subject" if rest["subject"].nunique() > 1 else "fold"
-        parts.append(aggregate(rest, by=by, unit=unit, metrics=list(metrics), confidence=confidence)
-                     .assign(unit=unit))  # fmt: skip
-    if pooled.any():
-        folds = aggregate_folds(results[pooled], by=by, metrics=list(metrics), confidence=confidence)
-        subjects = results[pooled].groupby(by, dropna=False)["subject"].nunique().rename("n_subjects")
-        folds = folds.drop(columns="n_folds").merge(subjects.reset_index(), on=by, how="left")
-        parts.append(folds.assign(unit="fold"))  # n_folds is added below, as for every group
+    unit = "subject" if results["subject"].nunique() > 1 else "fold"
+    parts = [aggregate(results, by=by, unit=unit, metrics=list(metrics), confidence=confidence).assign(unit=unit)]
     out = pd.concat(parts, ignore_index=True).sort_values(by, ignore_index=True)
     if "protocol" in by:
         leaky = results.groupby("protocol")["leaky"].first()
@@ -150,14 +145,15 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
 
     For every subject: the fused model's pooled accuracy minus the best of the single-modality
     models' pooled accuracies (the best one chosen on the group mean, the same for every
-    subject); then the mean over subjects and its percentile-bootstrap interval.  A pooled
-    protocol (one row per fold, ``subject == -1``) pairs folds instead of subjects (``unit``).  Face-only
+    subject); then the mean over subjects and its Student-t interval, as for every paired
+    difference (:func:`paired_gap` says why not the bootstrap).  The pooled protocol's rows, one
+    per fold and test subject, pool per subject alike.  Face-only
     models are scored on segments with a detected face only, fusion on all segments: on data
     where every segment has a face, the test sets are identical.  Where some have none (real
     videos), pass :func:`has_face_results` of the rows instead, so that every model is scored on
     the same segments.
     """
-    from emolab.train.metrics import bootstrap_ci, pool_folds
+    from emolab.train.metrics import mean_ci, pool_folds
 
     idx = list(index)
     rows = []
@@ -170,7 +166,7 @@ def fusion_gains(results: pd.DataFrame, *, fused: str = "face+bio", confidence: 
             continue
         best = wide[singles].mean().idxmax()
         diff = (wide[fused] - wide[best]).dropna()
-        m, lo, hi = bootstrap_ci(diff, confidence=confidence)
+        m, lo, hi = mean_ci(diff.to_numpy(), confidence=confidence)
         rows.append({**group_columns(idx, key), "fused": wide[fused].mean(),
                      "best_single": best, "best_single_accuracy": wide[best].mean(), "gain": m,
                      "gain_ci_low": lo, "gain_ci_high": hi, "n_units": len(diff), "unit": unit})  # fmt: skip
