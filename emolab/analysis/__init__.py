@@ -11,11 +11,14 @@
 * :mod:`emolab.analysis.claims` — what chapters 05-07 claim, checked on their results.
 * :mod:`emolab.analysis.leaks`, :mod:`emolab.analysis.significance` — feature pipelines and
   paired tests (chapter 09).
+* :mod:`emolab.analysis.baseline` — a simple-feature baseline on the deep cells' folds, as rows of
+  the results table.
 * :mod:`emolab.analysis.signature_sources` — each trial-signature source switched on alone
   (chapter 09).
 * :mod:`emolab.analysis.signatures` — trial signatures in a store's inputs (chapter 09).
 """
 
+from emolab.analysis.baseline import feature_baseline
 from emolab.analysis.claims import chapter_claims
 from emolab.analysis.comparison import comparison_table, paper_comparison
 from emolab.analysis.degradation import (
@@ -63,7 +66,7 @@ from emolab.analysis.signatures import (
 from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
-    "chapter_claims", "comparison_table", "epoch_selection_bias", "fusion_branch_verdicts",
+    "chapter_claims", "comparison_table", "epoch_selection_bias", "feature_baseline", "fusion_branch_verdicts",
     "fusion_branches", "paper_comparison", "peek_test_epochs",
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
     "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",

@@ -121,18 +121,27 @@ class FeatureEvaluation:
                      threshold_rows=self.threshold_rows, **kwargs)  # fmt: skip
 
 
-def _fit_predict(X_fit, y_fit, X_eval, *, C: float, scale_rows=None):
+def _fit_predict(X_fit, y_fit, X_eval, *, C: float, scale_rows=None, proba: bool = False,
+                 max_iter: int = 100, random_state: int | None = None):  # fmt: skip
     """Standardise (statistics of ``scale_rows``, default ``X_fit``), fit, predict ``X_eval``.
 
-    A training fold with one class predicts that class (logistic regression needs two).
+    Returns the predicted labels of ``X_eval``, or with ``proba=True`` the predicted probability
+    of class 1, float (n_eval,).  A training fold with one class predicts that class (logistic
+    regression needs two): its label, or a probability of 1.0 or 0.0.  ``max_iter`` and
+    ``random_state`` go to the liblinear solver (their defaults are scikit-learn's).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     if len(np.unique(y_fit)) < 2:
+        if proba:
+            return np.full(len(X_eval), float(y_fit[0] == 1))
         return np.full(len(X_eval), y_fit[0])
     scaler = StandardScaler().fit(X_fit if scale_rows is None else scale_rows)
-    clf = LogisticRegression(C=C, solver="liblinear").fit(scaler.transform(X_fit), y_fit)
+    clf = LogisticRegression(C=C, solver="liblinear", max_iter=max_iter, random_state=random_state)
+    clf.fit(scaler.transform(X_fit), y_fit)
+    if proba:
+        return clf.predict_proba(scaler.transform(X_eval))[:, list(clf.classes_).index(1)]
     return clf.predict(scaler.transform(X_eval))
 
 
