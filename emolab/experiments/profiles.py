@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from emolab.experiments.recipe import chosen_normalize, model_train
 from emolab.paths import cache_dir
 from emolab.preprocess.physio import PhysioConfig
 
@@ -240,19 +241,20 @@ def _merge_train(train: dict, changes: Mapping[str, Any]) -> dict:
 
 
 PROFILES: dict[str, ExperimentProfile] = {
-    # Ours: the book's CI run, sized so that chapters 05-07 train in minutes on two CPU cores
-    # (book/ci_profile.md gives each departure from the papers and the measurements behind it).  Six synthetic subjects of 12
-    # trials of 6 s ("book" preset), every fold of a 3-fold split, 32-px face crops, batches of 8
-    # (a fold trains on ~42 segments: with 256 there would be one step per epoch), a fixed
-    # budget of 8 epochs with the last weights kept (a validation split of one trial is too
+    # Ours: the book's CI run, sized so that chapters 05-09 train in minutes on two CPU cores
+    # (book/ci_profile.md gives each departure from the papers and why).  Six synthetic subjects
+    # of 12 trials of 6 s ("book" preset), every fold of a 3-fold split, 32-px face crops,
+    # batches of 8 (a fold trains on ~42 segments: with 256 there would be one step per epoch),
+    # a fixed epoch budget with the last weights kept (a validation split of one trial is too
     # noisy to choose an epoch on; it is still scored, for the curves), two worker processes of
-    # one thread each.  The fused models get auxiliary unimodal heads (see fused_model_kwargs),
-    # time-shifted physiological segments and colour-jittered faces (fused_train) and, for Safavi
-    # et al., standardised branch features (model_fused_kwargs).
+    # one thread each.  Each architecture's recipe (augmentation, epochs) and the physiological
+    # normalisation come from the search on development seeds (emolab.experiments.recipe,
+    # book/recipe.md); they are the same for every modality set and protocol.
     "smoke": ExperimentProfile(name="smoke", synthetic_preset="book", subjects=None, n_splits=3,
                                max_folds=None, epochs=8, patience=8, batch_size=8, lr=1e-3,
                                val_fraction=0.15, n_jobs=2, torch_threads=1, segments_per_trial=None,
-                               face_size=32, checkpoint_interval_s=30.0, keep="last"),
+                               face_size=32, checkpoint_interval_s=30.0, keep="last",
+                               normalize=chosen_normalize(), model_train=model_train()),
     # The papers' protocol sizes and per-model settings (GBV-Net: faces at 10 fps on DEAP and
     # 12 on MAHNOB-HCI, its augmentations, its pooled 10-fold protocol; Safavi et al.: 5 fps per
     # subject), on the subjects with face video; EOG regression left to DEAP's own preprocessing;

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from emolab._logging import logger, use_log_level
-from emolab.experiments.profiles import ExperimentProfile, get_profile, torch_threads
 
-__all__ = ["CANDIDATES", "DEV_SEEDS", "MAX_EPOCHS", "HELD_OUT_FRACTION", "choose_recipe", "development_folds",
+if TYPE_CHECKING:
+    from emolab.experiments.profiles import ExperimentProfile
+
+__all__ = ["CANDIDATES", "CHOSEN", "DEV_SEEDS", "MAX_EPOCHS", "HELD_OUT_FRACTION", "choose_recipe", "development_folds",
            "recipe_table", "search_recipe"]
 
 #: Synthetic seeds the recipe is chosen on: 100 and above, never a seed the book (0) or the test
@@ -56,6 +58,29 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
+#: The CI profile's recipe per architecture (``{model: {"candidate", "normalize", "epochs"}}``), as
+#: :func:`choose_recipe` chose it from ``book/recipe_search/curves.csv`` (written by
+#: ``benchmarks/choose_recipe.py``; ``tests/test_recipe.py`` checks that the two agree).
+CHOSEN: dict[str, dict[str, Any]] = {
+    "gbvnet": {"candidate": "plain", "normalize": "baseline_std", "epochs": 10},
+    "safavi": {"candidate": "plain", "normalize": "baseline_std", "epochs": 2},
+}
+
+
+def model_train(chosen: dict[str, dict[str, Any]] = CHOSEN) -> dict[str, dict[str, Any]]:
+    """``chosen`` as :attr:`ExperimentProfile.model_train <emolab.experiments.ExperimentProfile>`:
+    ``{model: TrainConfig fields}`` (the candidate's settings and the epoch budget)."""
+    return {m: {**CANDIDATES[c["candidate"]]["train"], "epochs": int(c["epochs"])} for m, c in chosen.items()}
+
+
+def chosen_normalize(chosen: dict[str, dict[str, Any]] = CHOSEN) -> str | None:
+    """The one normalisation of ``chosen`` (``ValueError`` when its models disagree: they share a store)."""
+    norms = {c["normalize"] for c in chosen.values()}
+    if len(norms) != 1:
+        raise ValueError(f"the chosen recipes normalise differently ({sorted(map(str, norms))}); the chapters share one store")
+    return norms.pop()
+
+
 def development_folds(metadata: pd.DataFrame, *, task: str, n_splits: int, seed: int = 0,
                       held_out: float = HELD_OUT_FRACTION, max_folds: int | None = None) -> list:
     """The folds the search trains and scores on, built from training trials only.
@@ -79,7 +104,7 @@ def development_folds(metadata: pd.DataFrame, *, task: str, n_splits: int, seed:
     return out
 
 
-def _search_fold(job: tuple, *, epochs: int, profile: ExperimentProfile) -> pd.DataFrame:
+def _search_fold(job: tuple, *, epochs: int, profile: "ExperimentProfile") -> pd.DataFrame:
     """Train one candidate on one development fold; its per-epoch curve (module level, for workers)."""
     from emolab.models import build_model
     from emolab.store.dataset import segment_shapes
@@ -116,7 +141,7 @@ def search_recipe(
     models: Sequence[str] = ("safavi", "gbvnet"),
     modalities: Sequence[Sequence[str]] = (("bio",), ("face",), ("face", "bio")),
     tasks: Sequence[str] = ("valence", "arousal"),
-    profile: str | ExperimentProfile = "smoke",
+    profile: "str | ExperimentProfile" = "smoke",
     epochs: int = MAX_EPOCHS,
     max_folds: int | None = 1,
     n_jobs: int | None = None,
@@ -141,6 +166,7 @@ def search_recipe(
         One row per seed × candidate × model × modalities × task × subject × fold × epoch, with
         ``train_loss``, ``held_out_accuracy`` and ``held_out_loss``.
     """
+    from emolab.experiments.profiles import get_profile, torch_threads
     from emolab.experiments.segments import prepare_segments
     from emolab.train.sweep import worker_pool
 
@@ -197,7 +223,7 @@ def recipe_table(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_recipe(curves: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """The recipe of each model: ``{model: {"candidate", "normalize", "train", "epochs", "held_out_accuracy"}}``.
+    """The recipe of each model: ``{model: {"candidate", "normalize", "epochs", "held_out_accuracy"}}``.
 
     The normalisation is chosen first, for all models together (the chapters share one store):
     the one whose best candidate-and-epoch, averaged over the models, scores highest.  Then each
@@ -213,7 +239,6 @@ def choose_recipe(curves: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for model, g in table[table["normalize"] == norm].groupby("model"):
         g = g.sort_values(["held_out_accuracy", "epoch", "order"], ascending=[False, True, True])
         top = g.iloc[0]
-        cand = CANDIDATES[top["candidate"]]
-        out[str(model)] = {"candidate": top["candidate"], "normalize": norm, "train": dict(cand["train"]),
-                           "epochs": int(top["epoch"]), "held_out_accuracy": float(top["held_out_accuracy"])}  # fmt: skip
+        out[str(model)] = {"candidate": top["candidate"], "normalize": norm, "epochs": int(top["epoch"]),
+                           "held_out_accuracy": float(top["held_out_accuracy"])}  # fmt: skip
     return out
