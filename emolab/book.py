@@ -21,6 +21,8 @@ from emolab._logging import logger
 
 #: Book sources copied when the book is built into another folder (patterns inside book/).
 BOOK_SOURCES = ("*.yml", "*.md", "*.bib")
+#: Folders of book/ that its pages read (figures and tables made by scripts), copied whole.
+BOOK_FOLDERS = ("recipe_search",)
 #: Tag of exercise solution cells; in the book they are folded behind a "Show" toggle.
 SOLUTION_TAG = "solution"
 #: Papermill parameter that runs the exercises' solutions (``%%solution`` cells, see
@@ -235,6 +237,9 @@ def build_book(
         for pattern in BOOK_SOURCES:
             for path in sorted(src_book.glob(pattern)):
                 shutil.copy2(path, book_dir / path.name)
+        for name in BOOK_FOLDERS:
+            if (src_book / name).is_dir():
+                shutil.copytree(src_book / name, book_dir / name, dirs_exist_ok=True)
     chapters = book_dir / "chapters"
     if chapters.exists():
         shutil.rmtree(chapters)  # never render a stale chapter from an earlier run

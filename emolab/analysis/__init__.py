@@ -8,7 +8,8 @@
 * :mod:`emolab.analysis.test_peeking` — the optimism of choosing an epoch on the test fold
   (chapter 06).
 * :mod:`emolab.analysis.comparison` — our results beside the papers' figures (chapter 08).
-* :mod:`emolab.analysis.claims` — what chapters 05-07 claim, checked on their results.
+* :mod:`emolab.analysis.claims` — what chapters 01 and 05-09 claim, checked on their results.
+* :mod:`emolab.analysis.wording` — the sentences with which chapters state a direction or a size.
 * :mod:`emolab.analysis.leaks`, :mod:`emolab.analysis.significance` — feature pipelines and
   paired tests (chapter 09).
 * :mod:`emolab.analysis.baseline` — a simple-feature baseline on the deep cells' folds, as rows of
@@ -18,7 +19,8 @@
 * :mod:`emolab.analysis.signatures` — trial signatures in a store's inputs (chapter 09).
 """
 
-from emolab.analysis.baseline import feature_baseline
+from emolab.analysis.baseline import feature_baseline, with_halves
+from emolab.analysis.wording import baseline_sentences, fingerprint_sentences, fusion_sentences, gap_sentences, pairing_sentence, relation, share_words
 from emolab.analysis.claims import chapter_claims
 from emolab.analysis.comparison import comparison_table, paper_comparison
 from emolab.analysis.degradation import (
@@ -66,7 +68,7 @@ from emolab.analysis.signatures import (
 from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
-    "chapter_claims", "comparison_table", "epoch_selection_bias", "feature_baseline", "fusion_branch_verdicts",
+    "baseline_sentences", "chapter_claims", "fingerprint_sentences", "comparison_table", "fusion_sentences", "gap_sentences", "pairing_sentence", "relation", "share_words", "with_halves", "epoch_selection_bias", "feature_baseline", "fusion_branch_verdicts",
     "fusion_branches", "paper_comparison", "peek_test_epochs",
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
     "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",

@@ -35,7 +35,7 @@ from emolab.train.metrics import binary_metrics
 from emolab.train.protocols import PROTOCOLS, get_protocol, make_folds, make_labels
 from emolab.train.results import RESULT_COLUMNS
 
-__all__ = ["BASELINE_C", "BASELINE_MODELS", "FEATURES", "FUSIONS", "feature_baseline"]
+__all__ = ["BASELINE_C", "BASELINE_MODELS", "FEATURES", "FUSIONS", "feature_baseline", "with_halves"]
 
 #: Inverse regularisation strength of the logistic regression (scikit-learn's ``C``; nothing is chosen).
 BASELINE_C = 1.0
@@ -364,3 +364,15 @@ def feature_baseline(
                    "position", "y_true", "y_score", "y_score_face", "y_score_bio"]  # fmt: skip
         return out, (pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=columns))
     return out
+
+
+def with_halves(rows: pd.DataFrame) -> pd.DataFrame:
+    """The baseline's rows arranged for :func:`~emolab.experiments.fusion_gains`: each fusion
+    (``"features (concat)"``, ``"features (late)"``) as a model of its own, with copies of the
+    unimodal ``"features"`` rows as its halves.  Unimodal rows alone are returned unchanged."""
+    uni = rows[rows["model"] == BASELINE_MODELS[None]]
+    fused = [m for m in rows["model"].unique() if m != BASELINE_MODELS[None]]
+    if not fused:
+        return rows.copy()
+    return pd.concat([pd.concat([uni.assign(model=m), rows[rows["model"] == m]]) for m in fused],
+                     ignore_index=True)  # fmt: skip

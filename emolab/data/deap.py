@@ -21,7 +21,7 @@ video with the row of the same number would silently give each trial another tri
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -448,3 +448,20 @@ def read_deap(
                 ).validate()
             logger.debug("subject %d: %d trials from %s", s, data.shape[0], dat)
 
+
+def pairing_table(records: Sequence[Record]) -> pd.DataFrame:
+    """For every record, its valence and the valence of the trial a *naive* loader would pair
+    its face video with (the trial whose presentation number equals this row's video id).
+
+    Chapter 01, section 2 (the Trial <-> Experiment_id pitfall); :func:`emolab.analysis.pairing_sentence` says it in words.  Columns: ``subject``,
+    ``experiment_id``, ``trial``, ``valence``, ``valence_of_naive_video``, ``has_video``.
+    """
+    by_trial = {(r.subject, r.trial): r for r in records}
+    rows = []
+    for r in records:
+        naive = by_trial.get((r.subject, r.experiment_id))  # the trial the row number names
+        if naive is not None:
+            rows.append({"subject": r.subject, "experiment_id": r.experiment_id, "trial": r.trial,
+                         "valence": r.ratings["valence"], "valence_of_naive_video": naive.ratings["valence"],
+                         "has_video": r.video_path is not None and naive.video_path is not None})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emolab.data.deap import pairing_table  # noqa: F401  (chapter 01 calls it from here)
 from emolab.data.record import Record
 
 # Channel groups shown by the figures and the browser; names absent from a record are skipped, so
@@ -247,24 +248,6 @@ def folder_tree(root: str | Path, *, max_entries: int = 4, max_depth: int = 3) -
 
     walk(root, "", 1)
     return "\n".join(lines)
-
-
-def pairing_table(records: Sequence[Record]) -> pd.DataFrame:
-    """For every record, its valence and the valence of the trial a *naive* loader would pair
-    its face video with (the trial whose presentation number equals this row's video id).
-
-    Chapter 01, section 2 (the Trial <-> Experiment_id pitfall).  Columns: ``subject``,
-    ``experiment_id``, ``trial``, ``valence``, ``valence_of_naive_video``, ``has_video``.
-    """
-    by_trial = {(r.subject, r.trial): r for r in records}
-    rows = []
-    for r in records:
-        naive = by_trial.get((r.subject, r.experiment_id))  # the trial the row number names
-        if naive is not None:
-            rows.append({"subject": r.subject, "experiment_id": r.experiment_id, "trial": r.trial,
-                         "valence": r.ratings["valence"], "valence_of_naive_video": naive.ratings["valence"],
-                         "has_video": r.video_path is not None and naive.video_path is not None})  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 def plot_pairing(records: Sequence[Record], pairing: pd.DataFrame, *, n_frames: int = 5):
