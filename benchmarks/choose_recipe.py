@@ -82,7 +82,7 @@ def write_evidence(curves: pd.DataFrame, out: Path) -> None:
         at = g.loc[g["epoch"] == pick["epochs"], "held_out_accuracy"].item()
         rows.append({"model": model, "candidate": cand, "normalize": recipe.CANDIDATES[cand]["normalize"],
                      "best epoch": int(top["epoch"]), "held-out accuracy there": round(top["held_out_accuracy"], 3),
-                     f"at the chosen epoch": round(at, 3),
+                     "at the chosen epoch": round(at, 3),
                      "chosen": "yes" if pick["candidate"] == cand else ""})  # fmt: skip
     pd.DataFrame(rows).to_csv(out / "best.csv", index=False)
     models = sorted(table["model"].unique())

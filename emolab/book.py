@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from emolab._logging import logger
 
@@ -49,6 +50,9 @@ class BookReport:
 
     runs: list[NotebookRun] = field(default_factory=list)
     html_dir: Path | None = None
+    #: :func:`emolab.analysis.chapter_claims` of the executed chapters (None when not checked:
+    #: a partial run, real data, or a profile other than ``smoke``).
+    claims: Any = None
 
     @property
     def failures(self) -> list[NotebookRun]:
@@ -208,6 +212,29 @@ def scan_html_for_errors(html_dir: Path) -> list[str]:
     return problems
 
 
+def check_claims(chapters: Path, *, parameters: dict, only: list[str] | None):
+    """Every sentence the executed chapters print about a direction or a size, recomputed from
+    the results table (:func:`emolab.analysis.chapter_claims`), must be in the chapter's output,
+    and every truth by construction must hold; :class:`BookError` lists the ones that do not.
+
+    Checked when every chapter ran on the synthetic data of the ``smoke`` profile (the book's own
+    run: seed 0 under ``make book``, the test suite's seed under ``make test``); returns the
+    claims table, or None when not checked.
+    """
+    if only or parameters.get("data_root") is not None or parameters.get("profile", "smoke") != "smoke":
+        return None
+    from emolab.analysis import chapter_claims
+
+    claims = chapter_claims(profile="smoke", seed=int(parameters.get("seed", 0)), chapters_dir=chapters)
+    bad = claims[~claims["holds"].astype(bool)]
+    if len(bad):
+        lines = "\n  ".join(f"chapter {r['chapter']} ({r['kind']}, {r['claim']}): {r['what']}" for _, r in bad.iterrows())
+        raise BookError(f"{len(bad)} claim(s) the executed chapters do not support:\n  {lines}")
+    logger.info("chapter claims: %d sentences and %d truths by construction checked",
+                int((claims["kind"] == "sentence").sum()), int((claims["kind"] == "construction").sum()))  # fmt: skip
+    return claims
+
+
 def build_book(
     project_dir: Path,
     *,
@@ -249,6 +276,7 @@ def build_book(
     if report.failures:
         lines = "\n".join(f"  {r.name}: {r.error}" for r in report.failures)
         raise BookError(f"{len(report.failures)} notebook(s) failed:\n{lines}")
+    report.claims = check_claims(chapters, parameters=parameters, only=only)
     fold_solutions(chapters)
     report.html_dir = build_html(book_dir)
     problems = scan_html_for_errors(report.html_dir)

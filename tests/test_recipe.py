@@ -50,10 +50,10 @@ def test_development_folds_hold_only_the_outer_training_trials(task):
 def test_the_search_hands_training_only_the_outer_training_rows(monkeypatch):
     """The search, run end to end with the training replaced by a spy: every row a training sees,
     is scored on, or is given for its per-epoch score, is a training row of an outer fold."""
-    import emolab.experiments.segments as segments
-    import emolab.models as models
     import emolab.store.dataset as store_dataset
-    import emolab.train.sweep as sweep
+    from emolab import models
+    from emolab.experiments import segments
+    from emolab.train import sweep
 
     meta = _meta()
     data = SimpleNamespace(metadata=meta, subjects=[1, 2, 3])
@@ -75,9 +75,9 @@ def test_the_search_hands_training_only_the_outer_training_rows(monkeypatch):
     assert len(seen) == 2 * 2 * 3 * 3  # candidates x tasks x subjects x folds
     assert set(curves["held_out_accuracy"]) == {0.5, 0.6}
     for task, fold, scored in seen:
-        outer = [o for o in make_folds(meta, "trial-kfold", task=task, n_splits=3, seed=100,
+        outer = next(o for o in make_folds(meta, "trial-kfold", task=task, n_splits=3, seed=100,
                                        labels=make_labels(meta, task=task))
-                 if (o.subject, o.fold) == (fold.subject, fold.fold)][0]  # fmt: skip
+                 if (o.subject, o.fold) == (fold.subject, fold.fold))  # fmt: skip
         for rows in (fold.train_idx, fold.test_idx, scored):
             assert np.isin(rows, outer.train_idx).all() and not np.isin(rows, outer.test_idx).any()
 

@@ -54,9 +54,9 @@ def test_fusion_and_baseline_sentences():
                          + _rows("features (concat)", "face+bio", "trial-kfold", [0.6, 0.62, 0.58]))  # fmt: skip
     sentences = an.baseline_sentences(rows, feats)
     assert len(sentences) == 2  # no feature row for the face: no sentence
-    bio = [x for x in sentences if " bio " in x][0]
+    bio = next(x for x in sentences if " bio " in x)
     assert bio.endswith("the deep model is above the feature baseline.")
-    fused = [x for x in sentences if "face+bio" in x][0]
+    fused = next(x for x in sentences if "face+bio" in x)
     assert "features (concat)" in fused and fused.endswith("indistinguishable from the feature baseline.")
 
 
