@@ -64,8 +64,8 @@ class ExperimentProfile:
     normalize : {"baseline_std", "train_fold", None}
         Physiological normalisation.  Ours: ``"baseline_std"`` divides each channel by its
         standard deviation in the trial's own pre-stimulus baseline
-        (:class:`~emolab.preprocess.physio.PhysioConfig`); the papers describe none (why, and
-        what it was measured to do: ``book/ci_profile.md``).  It gives every segment of a trial
+        (:class:`~emolab.preprocess.physio.PhysioConfig`); the papers describe none (how the CI
+        profile's was chosen: ``book/recipe.md``).  It gives every segment of a trial
         the same per-channel gains, a trial signature (chapter 09).  ``"train_fold"``
         standardises each channel with statistics of each fold's training rows instead, the
         same for every trial (:attr:`TrainConfig.bio_standardize

@@ -74,8 +74,8 @@ class MultimodalModel(nn.Module):
         the fused output (``logits_face``, ``logits_bio``), so that a chapter can ask what each
         branch alone would have answered.  Ours (off in the
         papers): trained only through the fused output, an encoder whose modality fits the
-        training data more slowly is left behind, and the fused model then scores below its
-        own better half.
+        training data more slowly can be left behind, and the fused model can then score below
+        its own better half (the modality imbalance of multimodal learning).
     """
 
     def __init__(self, face_encoder: nn.Module | None, bio_encoder: nn.Module | None, fusion: nn.Module,
