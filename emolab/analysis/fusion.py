@@ -41,7 +41,8 @@ def fusion_branches(predictions: pd.DataFrame, *,
     branches = [c for c in predictions.columns if c.startswith("logits_")]
     if not branches:
         raise ValueError("these predictions hold no branch logits (columns logits_face, logits_bio): only fused "
-                         "models with auxiliary_heads=True (profile.fused_model_kwargs) keep them, and cells trained "
+                         "models with auxiliary_heads=True (the 'auxiliary heads' arm, ex.FUSION_ARMS) keep them, and "
+                         "cells trained "
                          "before predictions kept each branch's answer lack them (delete their results table to retrain)")
     pred = predictions.dropna(subset=branches)
     if pred.empty:
