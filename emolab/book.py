@@ -226,7 +226,7 @@ def check_claims(chapters: Path, *, parameters: dict, only: list[str] | None):
     from emolab.analysis import chapter_claims
 
     claims = chapter_claims(profile="smoke", seed=int(parameters.get("seed", 0)), chapters_dir=chapters)
-    bad = claims[~claims["holds"].astype(bool)]
+    bad = claims[(claims["kind"] != "reported") & ~claims["holds"].astype(bool)]
     if len(bad):
         lines = "\n  ".join(f"chapter {r['chapter']} ({r['kind']}, {r['claim']}): {r['what']}" for _, r in bad.iterrows())
         raise BookError(f"{len(bad)} claim(s) the executed chapters do not support:\n  {lines}")
