@@ -18,7 +18,7 @@ from emolab import analysis as an
 from emolab import experiments as ex
 from emolab.train.results import RESULT_COLUMNS, config_of
 
-PROFILE = ex.get_profile("smoke", subjects=(1, 2), n_splits=3, max_folds=1, epochs=2, patience=2,
+PROFILE = ex.get_profile("smoke", subjects=(1, 2), n_splits=3, max_folds=1, epochs=2, patience=2, model_train={},
                          batch_size=16, segments_per_trial=3, n_jobs=1)  # fmt: skip
 
 
@@ -123,7 +123,7 @@ def test_rerun_skips_finished_cells(grid, tiny, monkeypatch):
     # a different setting is a different cell: it would train (and here fails on the patched loader)
     with pytest.raises(RuntimeError, match="cells failed"):
         ex.run_grid(ds, models=["safavi"], modalities=[("bio",)], tasks=["valence"], protocols=["trial-kfold"],
-                    profile=PROFILE.replace(epochs=1), results_path=path)  # fmt: skip
+                    profile=PROFILE.replace(lr=5e-4), results_path=path)  # fmt: skip
 
 
 def test_loaders(grid):
