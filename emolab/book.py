@@ -217,16 +217,24 @@ def check_claims(chapters: Path, *, parameters: dict, only: list[str] | None):
     the results table (:func:`emolab.analysis.chapter_claims`), must be in the chapter's output,
     and every truth by construction must hold; :class:`BookError` lists the ones that do not.
 
-    Checked when every chapter ran on the synthetic data of the ``smoke`` profile (the book's own
-    run: seed 0 under ``make book``, the test suite's seed under ``make test``); returns the
-    claims table, or None when not checked.
+    Checked when every chapter ran on the synthetic data of the ``smoke`` profile with its own
+    results table and the parameters the claims assume (the book's own run: seed 0 under
+    ``make book``, the test suite's seed under ``make test``); returns the claims table, or None
+    when not checked.  A sentence that was not printed fails the build; a truth by construction
+    that does not hold is logged (it is a statistical test: on a seed of your own it can fail by
+    chance; the test suite asserts it on its seed).
     """
-    if only or parameters.get("data_root") is not None or parameters.get("profile", "smoke") != "smoke":
+    own = {"data_root", "profile", "results_path", "fingerprints", "task", "sources"}
+    changed = {k for k in own if parameters.get(k) is not None} - {"profile"}
+    if only or changed or parameters.get("profile", "smoke") != "smoke":
         return None
     from emolab.analysis import chapter_claims
 
     claims = chapter_claims(profile="smoke", seed=int(parameters.get("seed", 0)), chapters_dir=chapters)
-    bad = claims[(claims["kind"] != "reported") & ~claims["holds"].astype(bool)]
+    failed = claims[(claims["kind"] == "construction") & ~claims["holds"].astype(bool)]
+    for _, r in failed.iterrows():
+        logger.warning("chapter %s: a truth by construction does not hold on this seed: %s", r["chapter"], r["what"])
+    bad = claims[(claims["kind"] == "sentence") & ~claims["holds"].astype(bool)]
     if len(bad):
         lines = "\n  ".join(f"chapter {r['chapter']} ({r['kind']}, {r['claim']}): {r['what']}" for _, r in bad.iterrows())
         raise BookError(f"{len(bad)} claim(s) the executed chapters do not support:\n  {lines}")

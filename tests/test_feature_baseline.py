@@ -15,8 +15,9 @@ from emolab import analysis as an
 from emolab import experiments as ex
 from emolab.analysis import baseline as bl
 from emolab.train.metrics import binary_metrics
-from emolab.train.results import RESULT_COLUMNS, append_results, load_results
+from emolab.train.protocols import get_protocol
 from emolab.train.sweep import cell_fold
+from emolab.train.results import RESULT_COLUMNS, append_results, load_results
 
 ALL_SETS = (("bio",), ("face",), ("face", "bio"))
 ALL_PROTOCOLS = ("paper-segment-kfold", "pooled-segment-kfold", "trial-kfold", "loso")
@@ -313,3 +314,30 @@ def test_bio_gap_is_the_audits_statistics_probe():
     probe = an.input_signature(data, task="arousal", n_splits=3, seed=2).probes[0]
     assert probe.name == "statistics + logistic regression"
     assert (gap["gap"], gap["gap_low"], gap["gap_high"]) == pytest.approx((probe.gap, probe.gap_low, probe.gap_high))
+
+
+def test_with_the_validation_split_the_baseline_fits_on_the_deep_cells_fit_rows(fake):
+    """``val_fraction``: the baseline leaves out exactly the rows run_fold holds out for validation,
+    so it fits on as many rows as the deep cell of the same fold."""
+    from emolab.train.protocols import make_labels, validation_split
+
+    prof = ex.get_profile("smoke", n_splits=3)
+    rows = an.feature_baseline(fake, protocols=ALL_PROTOCOLS, val_fraction=prof.val_fraction, fusion=("concat",))
+    cells = ex.grid_cells(fake, models=["safavi"], modalities=ALL_SETS, tasks=["valence", "arousal"],
+                          protocols=ALL_PROTOCOLS, profile=prof, seed=0, device="cpu")  # fmt: skip
+    meta = fake.metadata
+    for cell in cells:
+        cell_meta = meta[meta["subject"].isin(cell.data["kwargs"]["subjects"])].reset_index(drop=True)
+        fold = cell_fold(cell, cell_meta)
+        train = np.asarray(fold.train_idx)
+        if cell.modalities == ("face",):
+            train = train[cell_meta["has_face"].to_numpy(bool)[train]]
+        config = cell.train_config()
+        grouping = get_protocol(cell.protocol).disjoint or "segment"
+        fit, val = validation_split(cell_meta, train, grouping=grouping, val_fraction=config.val_fraction,
+                                    labels=make_labels(cell_meta, task=cell.task), seed=config.seed)  # fmt: skip
+        model = "features" if len(cell.modalities) == 1 else "features (concat)"
+        prefix = _prefix(model, cell.modalities, cell.task, cell.protocol, cell.subject, cell.fold)
+        mine = rows[rows["cell_id"].str.startswith(prefix)]
+        assert len(mine) and (mine["n_train"] == len(fit)).all() and (mine["n_val"] == len(val)).all(), prefix
+    assert (rows["n_val"] > 0).all()

@@ -38,7 +38,7 @@ def test_gap_sentences_say_what_the_paired_interval_supports():
     bio, face = an.gap_sentences(gaps, leaky="paper-segment-kfold")
     assert bio.startswith("m bio valence: paper-segment-kfold 0.875, trial-kfold 0.568;")
     assert bio.endswith("paper-segment-kfold is above trial-kfold.")
-    assert face.endswith("paper-segment-kfold is indistinguishable from trial-kfold.")
+    assert face.endswith("paper-segment-kfold is neither above nor below trial-kfold.")
     lower = ex.paired_gaps(rows.assign(protocol=rows["protocol"].map({"paper-segment-kfold": "trial-kfold",
                                                                       "trial-kfold": "loso"})),
                            by=["model", "modalities", "task"], leaky="loso")  # fmt: skip
@@ -57,7 +57,7 @@ def test_fusion_and_baseline_sentences():
     bio = next(x for x in sentences if " bio " in x)
     assert bio.endswith("the deep model is above the feature baseline.")
     fused = next(x for x in sentences if "face+bio" in x)
-    assert "features (concat)" in fused and fused.endswith("indistinguishable from the feature baseline.")
+    assert "features (concat)" in fused and fused.endswith("neither above nor below the feature baseline.")
 
 
 def test_fingerprint_and_pairing_sentences():

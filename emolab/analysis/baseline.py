@@ -32,7 +32,7 @@ from emolab.analysis.signatures import input_features
 from emolab.store.dataset import face_subjects
 from emolab.train.config import TASK_INDEX
 from emolab.train.metrics import binary_metrics
-from emolab.train.protocols import PROTOCOLS, get_protocol, make_folds, make_labels
+from emolab.train.protocols import PROTOCOLS, get_protocol, make_folds, make_labels, validation_split
 from emolab.train.results import RESULT_COLUMNS
 
 __all__ = ["BASELINE_C", "BASELINE_MODELS", "FEATURES", "FUSIONS", "feature_baseline", "with_halves"]
@@ -157,6 +157,7 @@ def feature_baseline(
     n_splits: int = 3,
     seed: int = 0,
     fusion: Sequence[str] = FUSIONS,
+    val_fraction: float = 0.0,
     progress: bool = False,
     predictions: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
@@ -203,6 +204,12 @@ def feature_baseline(
         regression on the face and physiological features side by side; ``"late"`` averages the
         probabilities of a face regression and a physiological regression, each fitted on the
         fused set's training rows.
+    val_fraction : float
+        Leave out the validation split the deep cells carve from each training fold (pass the
+        profile's ``val_fraction``): the same rows :func:`~emolab.train.sweep.run_fold` holds
+        out (grouped as the protocol's test fold, stratified, seeded with ``seed``) are left
+        unused here too, so that the baseline fits on exactly the deep model's fit rows.  0 (the
+        default) fits on the whole training fold.
     progress : bool
         Show a progress bar over the folds.
     predictions : bool
@@ -265,7 +272,8 @@ def feature_baseline(
 
     common = {"baseline": "feature_baseline", "classifier": "StandardScaler (training fold) + LogisticRegression",
               "solver": "liblinear", "C": BASELINE_C, "max_iter": _MAX_ITER, "random_state": _RANDOM_STATE,
-              "validation": "none: fitted on the whole training fold", "n_splits": n_splits, "split_seed": int(seed),
+              "validation": (f"the deep cells' validation split ({val_fraction:g}) left unused" if val_fraction
+                             else "none: fitted on the whole training fold"), "n_splits": n_splits, "split_seed": int(seed),
               "label_method": "threshold", "label_threshold": 5.0,
               "data": {"store": _store_name(dataset),
                        "segments_per_trial": getattr(dataset, "segments_per_trial", None)}}  # fmt: skip
@@ -273,6 +281,7 @@ def feature_baseline(
     # folds: one make_folds call per task, protocol and subject set, as make_cells makes them
     plan = []
     fold_cache: dict[tuple, tuple] = {}
+    sub_metas: dict[tuple, pd.DataFrame] = {}
     for task in tasks:
         for protocol in protocols:
             for mods in mods_list:
@@ -284,6 +293,7 @@ def feature_baseline(
                     y = make_labels(sub_meta, task=task)
                     folds = make_folds(sub_meta, protocol, task=task, n_splits=n_splits, seed=seed, labels=y)
                     fold_cache[key] = (pos, y, folds)
+                    sub_metas[key] = sub_meta
                 pos, y, folds = fold_cache[key]
                 for f in folds:
                     plan.append((task, protocol, mods, subjects, pos, y, f))
@@ -297,11 +307,19 @@ def feature_baseline(
         warnings.simplefilter("always", ConvergenceWarning)
         for task, protocol, mods, subjects, pos, y, f in bar:
             proto = get_protocol(protocol)
-            train, test = pos[f.train_idx], pos[f.test_idx]
-            y_train, y_test = y[f.train_idx], y[f.test_idx]
+            tr_local, te_local = np.asarray(f.train_idx), np.asarray(f.test_idx)
             if mods == ("face",):  # as run_fold: the face-only model sees segments with a face only
-                keep_tr, keep_te = has_face[train], has_face[test]
-                train, y_train, test, y_test = train[keep_tr], y_train[keep_tr], test[keep_te], y_test[keep_te]
+                tr_local, te_local = tr_local[has_face[pos[tr_local]]], te_local[has_face[pos[te_local]]]
+            n_val = 0
+            if val_fraction > 0:  # as run_fold: the validation split comes out of the training fold
+                grouping = proto.disjoint or "segment"
+                tr_local, val_local = validation_split(sub_metas[(task, protocol, tuple(subjects))], tr_local,
+                                                       grouping=grouping, val_fraction=val_fraction, labels=y,
+                                                       seed=seed)  # fmt: skip
+                n_val = len(val_local)
+            train, test = pos[tr_local], pos[te_local]
+            y_train, y_test = y[tr_local], y[te_local]
+            if mods == ("face",):
                 if not len(test):
                     logger.warning("feature baseline: %s fold %d of subject %d (%s) has no test segment with a face; "
                                    "no face-only row", protocol, f.fold, f.subject, task)  # fmt: skip
@@ -333,7 +351,7 @@ def feature_baseline(
                         "protocol": protocol, "leaky": proto.leaky, "disjoint": proto.disjoint or "none",
                         "subject": int(s), "fold": int(f.fold),
                         **{k: met[k] for k in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "majority_baseline")},
-                        "n_train": len(train), "n_val": 0, "n_test": met["n"], "n_pos": met["n_pos"],
+                        "n_train": len(train), "n_val": n_val, "n_test": met["n"], "n_pos": met["n_pos"],
                         "best_epoch": np.nan, "epochs_run": np.nan, "train_seconds": round(seconds, 3),
                         "device": "cpu", "config": config,
                     })  # fmt: skip

@@ -43,7 +43,8 @@ def _features(dataset, g, *, profile: ExperimentProfile, seed: int, fusion=("con
     protocol resolved for both models; duplicates dropped)."""
     protocols = sorted({p for m in g.models for p in resolve_protocols(m, g.protocols)})
     return feature_baseline(dataset, modalities=g.modalities, tasks=g.tasks, protocols=protocols,
-                            n_splits=profile.n_splits, seed=seed, fusion=fusion)  # fmt: skip
+                            n_splits=profile.n_splits, seed=seed, fusion=fusion,
+                            val_fraction=profile.val_fraction)  # fmt: skip
 
 
 def unimodal_sentences(results: pd.DataFrame, features: pd.DataFrame) -> dict[str, list[str]]:
@@ -152,7 +153,7 @@ def chapter_sentences(*, profile: str | ExperimentProfile = "smoke", seed: int =
     res = grid("results")
     results = load(data, res)
     feats = feature_baseline(data, modalities=res.modalities, tasks=res.tasks, n_splits=profile.n_splits, seed=seed,
-                             protocols=sorted(set(results["protocol"])))  # fmt: skip
+                             protocols=sorted(set(results["protocol"])), val_fraction=profile.val_fraction)  # fmt: skip
     add("08", results_sentences(results, feats))
     return pd.DataFrame(rows)
 
@@ -180,7 +181,7 @@ def chapter_claims(
 ) -> pd.DataFrame:
     """Check what chapters 01 and 05-09 state, on results they computed.
 
-    Two kinds of rows (``kind``):
+    Three kinds of rows (``kind``):
 
     * ``"sentence"``: every sentence of :func:`chapter_sentences`; with ``chapters_dir`` (the
       executed notebooks) ``holds`` says whether the chapter printed exactly that sentence —
@@ -204,7 +205,8 @@ def chapter_claims(
             for _, r in sentences.iterrows()]  # fmt: skip
     data = prepare_segments(None, profile=profile, seed=seed, verbose="WARNING")
     feats = feature_baseline(data, modalities=[("face",), ("bio",)], tasks=["valence", "arousal"],
-                             protocols=["trial-kfold"], n_splits=profile.n_splits, seed=seed, fusion=())  # fmt: skip
+                             protocols=["trial-kfold"], n_splits=profile.n_splits, seed=seed, fusion=(),
+                             val_fraction=profile.val_fraction)  # fmt: skip
     s = summarize(feats).set_index(_KEYS)
     for mods, task, kind in (("bio", "arousal", "construction"), ("face", "valence", "reported")):
         r = s.loc[("features", mods, task)]

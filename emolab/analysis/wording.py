@@ -6,8 +6,9 @@ recomputes the same sentences from the results table and ``tests/test_findings.p
 the executed chapters printed exactly them.
 
 The direction of a paired difference is read from its interval (:func:`relation`): "above" when
-the whole interval lies above 0, "below" when it lies below, and otherwise "indistinguishable
-from", because an interval that contains 0 supports neither direction.
+the whole interval lies above 0, "below" when it lies below, and otherwise "neither above nor
+below", because an interval that contains 0 supports neither direction (which is not evidence
+that the two are equal: a wide interval says the data cannot tell).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["baseline_sentences", "fingerprint_sentences", "fusion_sentences", "g
 
 
 def relation(low: float, high: float, *, above: str = "above", below: str = "below",
-             neither: str = "indistinguishable from") -> str:  # fmt: skip
+             neither: str = "neither above nor below") -> str:  # fmt: skip
     """The word a difference's interval ``[low, high]`` supports (``neither`` when it contains 0
     or is undefined)."""
     if np.isfinite(low) and low > 0:
@@ -53,7 +54,7 @@ def gap_sentences(gaps: pd.DataFrame, *, leaky: str, honest: str = "trial-kfold"
     out = []
     for _, r in gaps.iterrows():
         what = " ".join(str(r[k]) for k in keys if k in r)
-        word = relation(r["gap_low"], r["gap_high"], above="above", below="below", neither="indistinguishable from")
+        word = relation(r["gap_low"], r["gap_high"])
         out.append(f"{what}: {leaky} {r['leaky_accuracy']:.3f}, {honest} {r['honest_accuracy']:.3f}; paired over "
                    f"{int(r['n_subjects'])} subjects {r['gap']:+.3f} {_interval(r, 'gap_low', 'gap_high')}: "
                    f"{leaky} is {word} {honest}.")  # fmt: skip

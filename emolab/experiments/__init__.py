@@ -18,8 +18,9 @@ Profiles
 --------
 ``"smoke"``
     Ours: the book's CI run on two CPU cores.  Six synthetic subjects of 12 short trials, every
-    fold of 3-fold splits, 8 epochs (2 for ``loso``, whose folds hold five subjects), small face crops:
-    enough for intervals over subjects that separate what the synthetic knobs put in the data.
+    fold of 3-fold splits, small face crops, and one recipe per architecture (epochs,
+    augmentation) for every modality set and protocol, chosen on development seeds without any
+    test fold (:mod:`emolab.experiments.recipe`).
 ``"full"``
     The papers' settings (Safavi et al. :cite:`safavi_deep_multimodal`, GBV-Net
     :cite:`yu2025gbvnet`): the subjects with face video (DEAP: 1-22), 10 folds, Adam with

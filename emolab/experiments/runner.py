@@ -44,7 +44,8 @@ def grid_cells(
     (fields of :class:`~emolab.train.config.TrainConfig`); ``model_kwargs`` go to
     :func:`emolab.models.build_model` after the input sizes read from the store.  The profile's
     per-model settings apply here: ``model_fps`` (another store for that model's face cells,
-    :func:`segments_at_fps`), ``augment_models``; ``"paper"``
+    :func:`segments_at_fps`), ``augment_models`` and the architecture's recipe ``model_train``
+    (the same for every modality set and protocol); ``"paper"``
     among ``protocols`` is each model's paper protocol (:func:`~emolab.experiments.paper_protocol`).
     """
     profile = get_profile(profile)

@@ -19,10 +19,10 @@ narrow (its coverage approaches the nominal level as subjects are added;
 data, so an interval over folds would be narrower still; the interval over subjects is the honest
 one for "how well does this work on a new person's data".
 
-GBV-Net's pooled protocol is the exception (:func:`aggregate_folds`): its 10 folds mix every
-subject's segments, and the paper reports the mean of the 10 fold accuracies (its Eq. 7,
-:cite:`yu2025gbvnet`), so the unit there is the fold — a fold's accuracy pools the rows of its
-test subjects, and the interval is taken over the folds.
+GBV-Net's paper reports its pooled protocol as the mean of the 10 fold accuracies (its Eq. 7,
+:cite:`yu2025gbvnet`): :func:`aggregate_folds` computes that, with the fold as the unit.  The
+book's summaries (:func:`emolab.experiments.summarize`) score the pooled models per subject
+instead, like every other protocol, since its folds share subjects and trials.
 """
 
 from __future__ import annotations
