@@ -77,11 +77,13 @@ def fusion_claims(results: pd.DataFrame, features: pd.DataFrame | None = None,
 
 def results_sentences(results: pd.DataFrame, features: pd.DataFrame) -> dict[str, list[str]]:
     """Chapter 08's sentences: ``loso`` (leave-one-subject-out against ``trial-kfold``, paired
-    per subject) for every model × modalities × task, and ``yardstick`` (each deep model
-    against the feature baseline under ``loso``)."""
+    per subject) for every model × modalities × task, ``yardstick`` (each deep model against
+    the feature baseline under ``loso``) and ``fusion`` (each fused model against its better
+    half, per protocol)."""
     both = results[results["protocol"].isin(["loso", "trial-kfold"])]
     return {"loso": gap_sentences(paired_gaps(both, by=_KEYS, leaky="loso"), leaky="loso"),
-            "yardstick": baseline_sentences(results, features, protocol="loso")}  # fmt: skip
+            "yardstick": baseline_sentences(results, features, protocol="loso"),
+            "fusion": fusion_sentences(fusion_gains(results))}  # fmt: skip
 
 
 def pairing_claims(seed: int = 0) -> dict[str, list[str]]:
