@@ -67,7 +67,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 #: :func:`choose_recipe` chose it from ``book/recipe_search/curves.csv`` (written by
 #: ``benchmarks/choose_recipe.py``; ``tests/test_recipe.py`` checks that the two agree).
 CHOSEN: dict[str, dict[str, Any]] = {
-    "gbvnet": {"candidate": "augmented", "normalize": "baseline_std", "epochs": 7},
+    "gbvnet": {"candidate": "plain", "normalize": "baseline_std", "epochs": 6},
     "safavi": {"candidate": "plain", "normalize": "baseline_std", "epochs": 2},
 }
 
