@@ -85,10 +85,7 @@ def baseline_sentences(deep: pd.DataFrame, features: pd.DataFrame, *, protocol: 
 
     A fused deep model is compared with the feature baseline's concatenation
     (``"features (concat)"``), a unimodal one with ``"features"``."""
-    from emolab.train.metrics import mean_ci, pool_folds
-
-    def per_subject(rows: pd.DataFrame) -> pd.Series:
-        return pool_folds(rows, [], "subject").set_index("subject")["accuracy"]
+    from emolab.experiments.summaries import paired_gap
 
     deep = deep[deep["protocol"] == protocol]
     features = features[features["protocol"] == protocol]
@@ -98,14 +95,12 @@ def baseline_sentences(deep: pd.DataFrame, features: pd.DataFrame, *, protocol: 
         base = features[(features["model"] == name) & (features["modalities"] == mods) & (features["task"] == task)]
         if base.empty:
             continue
-        a, b = per_subject(rows), per_subject(base)
-        both = a.index.intersection(b.index)
-        diff = (a[both] - b[both]).to_numpy()
-        m, lo, hi = mean_ci(diff, confidence=confidence)
-        word = relation(lo, hi)
-        out.append(f"{model} {mods} {task} ({protocol}): deep {a[both].mean():.3f}, {name} {b[both].mean():.3f}; "
-                   f"paired over {len(both)} subjects {m:+.3f} [{lo:+.3f}, {hi:+.3f}]: the deep model is {word} "
-                   f"the feature baseline.")  # fmt: skip
+        pair = pd.concat([rows.assign(protocol="deep"), base.assign(protocol="features")], ignore_index=True)
+        g = paired_gap(pair, leaky="deep", honest="features", confidence=confidence)
+        word = relation(g["gap_low"], g["gap_high"])
+        out.append(f"{model} {mods} {task} ({protocol}): deep {g['leaky_accuracy']:.3f}, {name} "
+                   f"{g['honest_accuracy']:.3f}; paired over {g['n_subjects']} subjects {g['gap']:+.3f} "
+                   f"[{g['gap_low']:+.3f}, {g['gap_high']:+.3f}]: the deep model is {word} the feature baseline.")  # fmt: skip
     return out
 
 
