@@ -34,7 +34,7 @@ import yaml
 from emolab._logging import logger
 
 #: Keys of a grid, and which of them must be given.
-GRID_KEYS = ("models", "modalities", "tasks", "protocols", "synthetic", "preprocessing", "model_kwargs")
+GRID_KEYS = ("models", "modalities", "tasks", "protocols", "synthetic", "preprocessing", "model_kwargs", "train")
 REQUIRED_GRID_KEYS = ("models", "modalities")
 #: The run parameters (as in the chapters' ``parameters`` cells) and their defaults.
 RUN_PARAMETERS = {"profile": "smoke", "data_root": None, "seed": 0, "device": "auto"}
@@ -57,8 +57,6 @@ def chapter_grids(chapter: str) -> list[dict[str, Any]]:
             grid = {**g.kwargs(), "synthetic": dict(knobs)} if knobs else g.kwargs()
             if g.preprocessing:
                 grid["preprocessing"] = dict(g.preprocessing)
-            if g.model_kwargs:
-                grid["model_kwargs"] = dict(g.model_kwargs)
             out.append(check_grid(grid, g.name))
     return out
 
@@ -91,6 +89,9 @@ def check_grid(grid: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(out.get("model_kwargs", {}), Mapping):
         raise ValueError(f"{where}: model_kwargs must be a mapping of build_model arguments (a fusion arm, e.g. "
                          f"{{auxiliary_heads: true}}), got {out['model_kwargs']!r}")  # fmt: skip
+    if not isinstance(out.get("train", {}), Mapping):
+        raise ValueError(f"{where}: train must be a mapping of TrainConfig fields (a fusion arm's, e.g. "
+                         f"{{balance: {{method: ogm-ge}}}}), got {out['train']!r}")  # fmt: skip
     return out
 
 
@@ -144,7 +145,8 @@ def sweep_cells(grids: Sequence[Mapping[str, Any]], *, profile: str = "smoke", d
             mods = ("bio",) if knobs.get("face_subjects") == 0 else ("face", "bio")
             datasets[key] = ex.prepare_segments(data_root, profile=prof, seed=seed, verbose=verbose,
                                                 modalities=mods, **knobs)  # fmt: skip
-        what = {k: grid[k] for k in ("models", "modalities", "tasks", "protocols", "model_kwargs") if k in grid}
+        what = {k: grid[k] for k in ("models", "modalities", "tasks", "protocols", "model_kwargs", "train")
+                if k in grid}  # fmt: skip
         for cell in ex.grid_cells(datasets[key], profile=prof, seed=seed, device=device, **what):
             if cell.cell_id not in seen:  # two grids may share cells
                 seen.add(cell.cell_id)

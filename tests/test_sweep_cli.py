@@ -34,11 +34,18 @@ def test_chapter_grids_are_the_registry():
     assert len(signatures) == len(ex.SIGNATURE_SOURCES)
     results = chapter_grids("results")
     assert [g["models"] for g in results] == [["safavi", "gbvnet"]]
+    from emolab.experiments.grids import MODALITY_DROPOUT, OPTION_ARMS
+
     arms = chapter_grids("concat arms")
-    assert [g["model_kwargs"] for g in arms] == [ex.FUSION_ARMS[a] for a in ex.FUSION_ARMS if a != "joint"]
+    assert [g["model_kwargs"] for g in arms] == [ex.FUSION_ARMS[a]["model_kwargs"] for a in OPTION_ARMS]
+    balance = chapter_grids("balance")
+    assert [g.get("train", {}).get("balance", {}).get("method", "joint") for g in balance] == [
+        "joint", "late ensemble", "gradient blending", "ogm-ge", "joint", "joint"]
+    assert [g.get("model_kwargs") for g in balance][-2:] == [{"modality_dropout": MODALITY_DROPOUT},
+                                                               {"auxiliary_heads": True}]
     assert all("model_kwargs" not in g for g in chapter_grids("concat"))
     n = {"unimodal": 1, "control": 2, "concat": 1, "concat arms": 2, "gated": 1, "gated arms": 2, "fusion": 1,
-         "results": 1, "signatures": len(ex.SIGNATURE_SOURCES)}
+         "results": 1, "balance": len(ex.BALANCE_ARMS), "signatures": len(ex.SIGNATURE_SOURCES)}
     assert set(n) == set(ex.GRIDS) and len(chapter_grids("all")) == sum(n.values())
     with pytest.raises(KeyError, match="known"):
         chapter_grids("leakage")

@@ -4,7 +4,9 @@
   trial (chapter 07).
 * :mod:`emolab.analysis.degradation` — a fusion model's accuracy when one modality is missing or
   degraded (chapter 07).
-* :mod:`emolab.analysis.fusion` — what each branch of a fused model answered (chapters 06-07).
+* :mod:`emolab.analysis.fusion` — what each branch of a fused model answered (chapters 06-07, 10).
+* :mod:`emolab.analysis.imbalance` — modality imbalance while fused models train, and the
+  remedies compared (chapter 10).
 * :mod:`emolab.analysis.test_peeking` — the optimism of choosing an epoch on the test fold
   (chapter 06).
 * :mod:`emolab.analysis.comparison` — our results beside the papers' figures (chapter 08).
@@ -20,7 +22,8 @@
 """
 
 from emolab.analysis.baseline import feature_baseline, with_halves
-from emolab.analysis.wording import baseline_sentences, fingerprint_sentences, fusion_sentences, gap_sentences, pairing_sentence, relation, share_words
+from emolab.analysis.wording import baseline_sentences, fingerprint_sentences, fusion_sentences, gap_sentences, pairing_sentence, relation, remedy_sentences, share_words
+from emolab.analysis.imbalance import fit_speed, probe_curves, remedy_table, run_times
 from emolab.analysis.claims import chapter_claims
 from emolab.analysis.comparison import comparison_table, paper_comparison
 from emolab.analysis.degradation import (
@@ -68,7 +71,8 @@ from emolab.analysis.signatures import (
 from emolab.analysis.test_peeking import epoch_selection_bias, peek_test_epochs
 
 __all__ = [
-    "baseline_sentences", "chapter_claims", "fingerprint_sentences", "comparison_table", "fusion_sentences", "gap_sentences", "pairing_sentence", "relation", "share_words", "with_halves", "epoch_selection_bias", "feature_baseline", "fusion_branch_verdicts",
+    "baseline_sentences", "chapter_claims", "fit_speed", "probe_curves", "remedy_sentences", "remedy_table",
+    "run_times", "fingerprint_sentences", "comparison_table", "fusion_sentences", "gap_sentences", "pairing_sentence", "relation", "share_words", "with_halves", "epoch_selection_bias", "feature_baseline", "fusion_branch_verdicts",
     "fusion_branches", "paper_comparison", "peek_test_epochs",
     "DEGRADATION_KINDS", "Degradation", "GateValues", "add_noise", "aggregate_gates", "collect_cell_gates",
     "collect_gates", "default_degradations", "evaluate_cells_degraded", "evaluate_degraded", "gate_slices",

@@ -1,4 +1,4 @@
-"""What chapters 01 and 05-09 state about their numbers, recomputed from the results table and
+"""What chapters 01 and 05-10 state about their numbers, recomputed from the results table and
 the synthetic data, and what the synthetic generator guarantees by construction."""
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from emolab.analysis.baseline import feature_baseline, with_halves
+from emolab.analysis.imbalance import remedy_table
 from emolab.analysis.wording import (
     baseline_sentences,
     fingerprint_sentences,
     fusion_sentences,
     gap_sentences,
     pairing_sentence,
+    remedy_sentences,
 )
 from emolab.experiments.grids import grid, grids, resolve_protocols
 from emolab.experiments.profiles import ExperimentProfile, default_results_path, get_profile
@@ -29,7 +31,7 @@ __all__ = ["CHAPTER_FILES", "chapter_claims", "chapter_sentences", "notebook_tex
 #: The executed chapter each sentence is printed in.
 CHAPTER_FILES = {"01": "01_data.ipynb", "05": "05_unimodal_ablations.ipynb", "06": "06_fusion_concat.ipynb",
                  "07": "07_fusion_gated.ipynb", "08": "08_results.ipynb",
-                 "09": "09_why_97_percent.ipynb"}  # fmt: skip
+                 "09": "09_why_97_percent.ipynb", "10": "10_modality_imbalance.ipynb"}  # fmt: skip
 
 #: Chapter 09's fingerprint strengths and task (its parameters' defaults).
 FINGERPRINTS = (0.0, 0.5, 1.0, 2.0)
@@ -84,6 +86,19 @@ def results_sentences(results: pd.DataFrame, features: pd.DataFrame) -> dict[str
     return {"loso": gap_sentences(paired_gaps(both, by=_KEYS, leaky="loso"), leaky="loso"),
             "yardstick": baseline_sentences(results, features, protocol="loso"),
             "fusion": fusion_sentences(fusion_gains(results))}  # fmt: skip
+
+
+def balance_sentences(fusion: pd.DataFrame, arms: dict[str, pd.DataFrame],
+                      features: pd.DataFrame) -> dict[str, list[str]]:  # fmt: skip
+    """Chapter 10's sentences: ``phenomenon`` (each joint fusion against its better half),
+    ``remedy`` (:func:`~emolab.analysis.remedy_sentences` of every arm), ``features`` (the
+    feature baseline's fusions against its halves) and ``yardstick`` (every arm against the
+    feature baseline's concatenation)."""
+    halves = fusion[fusion["modalities"] != "face+bio"]
+    return {"phenomenon": fusion_sentences(fusion_gains(fusion)),
+            "remedy": remedy_sentences(remedy_table(arms, halves)),
+            "features": fusion_sentences(fusion_gains(with_halves(features))),
+            "yardstick": [f"[{name}] {s}" for name, rows in arms.items() for s in baseline_sentences(rows, features)]}  # fmt: skip
 
 
 def pairing_claims(seed: int = 0) -> dict[str, list[str]]:
@@ -151,7 +166,9 @@ def chapter_sentences(*, profile: str | ExperimentProfile = "smoke", seed: int =
     add("06", fusion_claims(load(data, concat), _features(data, concat, profile=profile, seed=seed), arms))
     fusion = grid("fusion")
     arms = {g.arm: load(data, g) for g in grids("gated arms")}
-    add("07", fusion_claims(load(data, fusion), _features(data, fusion, profile=profile, seed=seed), arms))
+    fusion_rows, fusion_features = load(data, fusion), _features(data, fusion, profile=profile, seed=seed)
+    add("07", fusion_claims(fusion_rows, fusion_features, arms))
+    add("10", balance_sentences(fusion_rows, {g.arm: load(data, g) for g in grids("balance")}, fusion_features))
     res = grid("results")
     results = load(data, res)
     feats = feature_baseline(data, modalities=res.modalities, tasks=res.tasks, n_splits=profile.n_splits, seed=seed,
@@ -218,12 +235,12 @@ def chapter_claims(
                      "holds": bool(r["accuracy_ci_low"] > r["majority_baseline"])})  # fmt: skip
     path = default_results_path(profile) if results_path is None else results_path
     every = []
-    for name in ("unimodal", "concat", "concat arms", "fusion", "gated arms", "results"):
+    for name in ("unimodal", "concat", "concat arms", "fusion", "gated arms", "results", "balance"):
         for g in grids(name):
             got = load_grid_results(path, cells=grid_cells(data, profile=profile, seed=seed, **g.kwargs()))
             every.append(summarize(got))
     every = pd.concat(every, ignore_index=True)
     inside = bool(every["accuracy_ci_low"].ge(0).all() and every["accuracy_ci_high"].le(1).all())
-    rows.append({"kind": "construction", "chapter": "05-08", "claim": "bounds", "what": f"{len(every)} intervals",
+    rows.append({"kind": "construction", "chapter": "05-10", "claim": "bounds", "what": f"{len(every)} intervals",
                  "holds": inside})  # fmt: skip
     return pd.DataFrame(rows)

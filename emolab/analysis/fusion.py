@@ -10,8 +10,8 @@ import pandas as pd
 from emolab.experiments.summaries import group_columns
 
 
-def fusion_branches(predictions: pd.DataFrame, *,
-                    index: Sequence[str] = ("model", "task", "protocol")) -> pd.DataFrame:
+def fusion_branches(predictions: pd.DataFrame, *, index: Sequence[str] = ("model", "task", "protocol"),
+                    prefix: str = "logits_") -> pd.DataFrame:  # fmt: skip
     """What each branch of the fused models answered on the test segments, beside the fused output.
 
     A fused model built with auxiliary heads (``MultimodalModel(auxiliary_heads=True)``) keeps,
@@ -27,6 +27,10 @@ def fusion_branches(predictions: pd.DataFrame, *,
         :func:`grid_predictions` of fused cells; rows without branch logits are left out.
     index : sequence of str
         The columns that define a group.
+    prefix : {"logits_", "probe_"}
+        Whose answers stand for the branches: the model's own branch heads (``"logits_"``, an
+        auxiliary-heads model) or the linear probes that watched every fused model's encoders
+        (``"probe_"``, :class:`~emolab.train.balance.BranchProbes`; chapter 10).
 
     Returns
     -------
@@ -38,7 +42,12 @@ def fusion_branches(predictions: pd.DataFrame, *,
         ``agreement`` (share of test segments on which the source gives the fused output's
         answer; 1 for ``"fused"``) and ``n_test``.
     """
-    branches = [c for c in predictions.columns if c.startswith("logits_")]
+    if prefix not in ("logits_", "probe_"):
+        raise ValueError(f'prefix must be "logits_" or "probe_", got {prefix!r}')
+    branches = [c for c in predictions.columns if c.startswith(prefix)]
+    if prefix == "probe_" and not branches:
+        raise ValueError("these predictions hold no probe logits (columns probe_face, probe_bio): only fused cells "
+                         "trained since the probes were added keep them (delete the results table to retrain)")  # fmt: skip
     if not branches:
         raise ValueError("these predictions hold no branch logits (columns logits_face, logits_bio): only fused "
                          "models with auxiliary_heads=True (the 'auxiliary heads' arm, ex.FUSION_ARMS) keep them, and "
@@ -48,7 +57,7 @@ def fusion_branches(predictions: pd.DataFrame, *,
     if pred.empty:
         raise ValueError("no prediction row has branch logits; pass the predictions of fused cells")
     idx = list(index)
-    sources = {"fused": "logits", **{c.removeprefix("logits_"): c for c in branches}}
+    sources = {"fused": "logits", **{c.removeprefix(prefix): c for c in branches}}
     rows = []
     for key, g in pred.groupby(idx):
         y = g["y_true"].to_numpy() > 0

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["baseline_sentences", "fingerprint_sentences", "fusion_sentences", "gap_sentences", "pairing_sentence", "relation", "share_words"]
+__all__ = ["baseline_sentences", "fingerprint_sentences", "fusion_sentences", "gap_sentences", "pairing_sentence",
+           "relation", "remedy_sentences", "share_words"]  # fmt: skip
 
 
 def relation(low: float, high: float, *, above: str = "above", below: str = "below",
@@ -136,3 +137,27 @@ def pairing_sentence(pairing: pd.DataFrame) -> str:
     wrong = int(((pairing["valence"] >= 5) != (pairing["valence_of_naive_video"] >= 5)).sum())
     return (f"naive pairing: {share_words(other, n)} face videos go to another trial, and "
             f"{share_words(wrong, n)} to a wrong valence label.")
+
+
+def remedy_sentences(table: pd.DataFrame, *, reference: str = "joint") -> list[str]:
+    """One sentence per remedy row of :func:`~emolab.analysis.remedy_table` (the reference arm
+    itself gets one against the better half only), then one per model × task saying how many
+    remedies were above joint training."""
+    out = []
+    for _, r in table.iterrows():
+        head = f"{r['model']} {r['task']} {r['protocol']} ({r['arm']}): {r['accuracy']:.3f}"
+        parts = []
+        if r["arm"] != reference:
+            word = relation(r["vs_joint_low"], r["vs_joint_high"])
+            parts.append(f"against {reference} training {r['vs_joint']:+.3f} "
+                         f"{_interval(r, 'vs_joint_low', 'vs_joint_high')}, {word} it")  # fmt: skip
+        if isinstance(r["best_single"], str):
+            word = relation(r["vs_best_low"], r["vs_best_high"])
+            parts.append(f"against the better half ({r['best_single']} {r['best_single_accuracy']:.3f}) "
+                         f"{r['vs_best']:+.3f} {_interval(r, 'vs_best_low', 'vs_best_high')}, {word} it")  # fmt: skip
+        out.append(f"{head}; paired over {int(r['n_subjects'])} subjects " + "; ".join(parts) + ".")
+    remedies = table[table["arm"] != reference]
+    for (model, task), g in remedies.groupby(["model", "task"], sort=False):
+        k = int(sum(relation(lo, hi) == "above" for lo, hi in zip(g["vs_joint_low"], g["vs_joint_high"])))
+        out.append(f"{model} {task}: {share_words(k, len(g))} remedies are above {reference} training.")
+    return out

@@ -35,7 +35,7 @@ and the chapter's ``parameters`` cell holds ``solutions = False``.
 
 The package: :mod:`~emolab.exercises.checking` (the checker registry, :func:`check`,
 :func:`solved`), :mod:`~emolab.exercises.solutions` (the ``%%solution`` magic, the student
-export), and one module per chapter, :mod:`~emolab.exercises.ch00` ... ``ch09``, holding the
+export), and one module per chapter, :mod:`~emolab.exercises.ch00` ... ``ch10``, holding the
 checks of that chapter's exercises and no others (importing this package registers them all).
 
 Adding an exercise to a chapter (08, 09, ...):
@@ -68,11 +68,12 @@ from emolab.exercises.checking import (CHECKERS, ExerciseError, MissingContext, 
 from emolab.exercises.solutions import export_student, load_ipython_extension, run_solution, strip_solutions
 
 # Each chapter's module registers its checks (``@checker``) when it is imported.
-from emolab.exercises import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09  # noqa: E402, I001
+from emolab.exercises import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10  # noqa: E402, I001
 
 __all__ = ["CHAPTERS", "CHECKERS", "SOLUTION_TAG", "SOLUTIONS_PARAMETER", "ExerciseError", "MissingContext",
            "Verdict", "check", "checker", "compare", "expect", "export_student", "load_ipython_extension",
            "run_solution", "solved", "strip_solutions"]  # fmt: skip
 
-#: The chapters' modules, by chapter number (``"00"`` ... ``"09"``, as in the notebooks' names).
-CHAPTERS = {m.__name__.rsplit(".ch", 1)[1]: m for m in (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)}
+#: The chapters' modules, by chapter number (``"00"`` ... ``"10"``, as in the notebooks' names).
+CHAPTERS = {m.__name__.rsplit(".ch", 1)[1]: m for m in (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09,
+                                                         ch10)}

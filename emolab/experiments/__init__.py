@@ -46,6 +46,7 @@ to one chapter's topic live in :mod:`emolab.analysis`.
 
 from emolab.experiments.audit import audit_protocols
 from emolab.experiments.grids import (
+    BALANCE_ARMS,
     FUSION_ARMS,
     GRIDS,
     NO_SIGNATURE_KNOBS,
@@ -96,7 +97,7 @@ from emolab.store.dataset import (
 )
 
 __all__ = [
-    "FUSION_ARMS", "GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PAPER_PROTOCOLS",
+    "BALANCE_ARMS", "FUSION_ARMS", "GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PAPER_PROTOCOLS",
     "NORMALIZATIONS", "SIGNATURE_SOURCES", "PROFILES", "ExperimentProfile", "Grid", "TrialHeads", "accuracy_table",
     "audit_protocols", "available_cores", "choose_recipe", "development_folds", "recipe_table", "search_recipe", "default_results_path", "face_subjects", "fusion_gains", "get_profile", "grid",
     "grid_cells", "grid_histories", "grid_predictions", "grids", "has_face_results", "load_grid_results",

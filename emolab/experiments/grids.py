@@ -23,13 +23,16 @@ one protocol, chapters 07-08 run each under its own paper's.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from emolab._logging import logger
 
-__all__ = ["FUSION_ARMS", "GRIDS", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "PAPER_PROTOCOL", "PREPROCESSING",
+__all__ = ["BALANCE_ARMS", "FUSION_ARMS", "GRIDS", "MODALITY_DROPOUT", "NO_SIGNATURE_KNOBS", "NO_SIGNATURE_PREPROCESSING", "OPTION_ARMS",
+           "PAPER_PROTOCOL", "PREPROCESSING",
            "SIGNATURE_SOURCES", "PAPER_PROTOCOLS", "Grid", "grid", "grids", "paper_protocol", "resolve_protocols",
            "runnable_grids"]
 
@@ -79,7 +82,8 @@ class Grid:
         ``baseline``, ``normalize``); ``{}``: the profile's own.  :meth:`profile` applies them.
     arm : str
         The fusion arm (a key of :data:`FUSION_ARMS`): ``"joint"`` is the papers' model trained
-        jointly; another arm adds an option only a fused model can have, with the same recipe.
+        jointly; another arm adds an option only a fused model can have (its model arguments and
+        training settings), with the same recipe.
     """
 
     name: str
@@ -120,7 +124,12 @@ class Grid:
     @property
     def model_kwargs(self) -> dict[str, Any]:
         """The :func:`~emolab.models.build_model` arguments of this grid's :attr:`arm`."""
-        return dict(FUSION_ARMS[self.arm])
+        return dict(FUSION_ARMS[self.arm].get("model_kwargs", {}))
+
+    @property
+    def train(self) -> dict[str, Any]:
+        """The training settings of this grid's :attr:`arm` (over the architecture's recipe)."""
+        return copy.deepcopy(FUSION_ARMS[self.arm].get("train", {}))
 
     @property
     def synthetic_only(self) -> bool:
@@ -135,13 +144,16 @@ class Grid:
         return get_profile(profile, **self.preprocessing)
 
     def kwargs(self) -> dict[str, Any]:
-        """``models``, ``modalities``, ``tasks``, ``protocols`` (and an arm's ``model_kwargs``) as
+        """``models``, ``modalities``, ``tasks``, ``protocols`` (and an arm's ``model_kwargs`` and
+        ``train``) as
         the keyword arguments of :func:`~emolab.experiments.grid_cells` and
         :func:`~emolab.experiments.run_grid`."""
         out = {"models": list(self.models), "modalities": [tuple(m) for m in self.modalities],
                "tasks": list(self.tasks), "protocols": list(self.protocols)}  # fmt: skip
         if self.model_kwargs:
             out["model_kwargs"] = self.model_kwargs
+        if self.train:
+            out["train"] = self.train
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,16 +164,42 @@ class Grid:
         return out
 
 
+def _balance(method: str) -> dict[str, Any]:
+    """A fusion arm's training settings for a :class:`~emolab.train.config.BalanceConfig` method,
+    with every setting written out (so that the results table names them)."""
+    from emolab.train.config import BalanceConfig
+
+    return {"balance": dataclasses.asdict(BalanceConfig(method=method))}
+
+
+#: Ours: the share of training samples whose face or bio features (one of the two, at random) are
+#: zeroed in the modality-dropout arm.  Half the samples then train one encoder alone; not tuned.
+MODALITY_DROPOUT = 0.5
+
 #: Options only a fused model can have, each an arm of its own beside the papers' joint model
-#: (``{arm: build_model arguments}``), trained with the architecture's one recipe.  Ours: one
-#: linear classifier per modality beside the fused head, their losses added
-#: (:class:`~emolab.models.MultimodalModel`), and each branch's features standardised before the
-#: fusion, so that neither branch dominates by scale alone.
+#: (``{arm: {"model_kwargs": build_model arguments, "train": TrainConfig fields}}``), trained
+#: with the architecture's one recipe.  Ours, chapters 06-07: one linear classifier per modality
+#: beside the fused head, their losses added (:class:`~emolab.models.MultimodalModel`), and each
+#: branch's features standardised before the fusion, so that neither branch dominates by scale
+#: alone.  Chapter 10's remedies for modality imbalance (:data:`BALANCE_ARMS`,
+#: :mod:`emolab.train.balance`): the late ensemble of unimodal models :cite:p:`du2023unimodal`,
+#: Gradient Blending :cite:p:`wang2020makes`, OGM-GE :cite:p:`peng2022balanced` and modality
+#: dropout.
 FUSION_ARMS: dict[str, dict[str, Any]] = {
     "joint": {},
-    "auxiliary heads": {"auxiliary_heads": True},
-    "standardised features": {"normalize_features": True},
+    "auxiliary heads": {"model_kwargs": {"auxiliary_heads": True}},
+    "standardised features": {"model_kwargs": {"normalize_features": True}},
+    "late ensemble": {"train": _balance("late ensemble")},
+    "gradient blending": {"model_kwargs": {"auxiliary_heads": True}, "train": _balance("gradient blending")},
+    "ogm-ge": {"train": _balance("ogm-ge")},
+    "modality dropout": {"model_kwargs": {"modality_dropout": MODALITY_DROPOUT}},
 }
+
+#: Chapters 06-07's arms beside the joint model.
+OPTION_ARMS = ("auxiliary heads", "standardised features")
+
+#: Chapter 10's arms: joint training and each remedy for modality imbalance.
+BALANCE_ARMS = ("joint", "late ensemble", "gradient blending", "ogm-ge", "modality dropout", "auxiliary heads")
 
 #: Profile fields a grid may change (:attr:`Grid.preprocessing`).
 PREPROCESSING = ("baseline", "normalize")
@@ -208,7 +246,7 @@ GRIDS: dict[str, tuple[Grid, ...]] = {
     "concat": (Grid("concat", "06", ("safavi",), _ALL_MODALITIES),),
     # chapter 06: each option only a fused model can have, as an arm of its own (leak-free)
     "concat arms": tuple(Grid("concat arms", "06", ("safavi",), (("face", "bio"),), protocols=("trial-kfold",),
-                              arm=arm) for arm in FUSION_ARMS if arm != "joint"),
+                              arm=arm) for arm in OPTION_ARMS),
     # chapter 07: GBV-Net's gated fusion under its paper's protocol and trial-kfold (its
     # checkpoints are kept, for the gates)
     "gated": (Grid("gated", "07", ("gbvnet",), (("face", "bio"),), protocols=(PAPER_PROTOCOL, "trial-kfold")),),
@@ -216,9 +254,13 @@ GRIDS: dict[str, tuple[Grid, ...]] = {
     "fusion": (Grid("fusion", "07", _BOTH, _ALL_MODALITIES, protocols=("trial-kfold",)),),
     # chapter 07: GBV-Net's fused model with each fused-only option, leak-free
     "gated arms": tuple(Grid("gated arms", "07", ("gbvnet",), (("face", "bio"),), protocols=("trial-kfold",),
-                             arm=arm) for arm in FUSION_ARMS if arm != "joint"),
+                             arm=arm) for arm in OPTION_ARMS),
     # chapter 08: each architecture under its paper's protocol and both leak-free ones
     "results": (Grid("results", "08", _BOTH, _ALL_MODALITIES, protocols=(PAPER_PROTOCOL, "trial-kfold", "loso")),),
+    # chapter 10: both fusions trained jointly and with each remedy for modality imbalance,
+    # leak-free (the joint and auxiliary-heads cells are chapters 06-07's)
+    "balance": tuple(Grid("balance", "10", _BOTH, (("face", "bio"),), protocols=("trial-kfold",), arm=arm)
+                     for arm in BALANCE_ARMS),
     # chapter 09: one deep model, bio only, with each trial-signature source switched on alone
     # (SIGNATURE_SOURCES), under segment k-fold and trial-kfold
     "signatures": tuple(Grid("signatures", "09", ("gbvnet",), (("bio",),), tasks=("arousal",),

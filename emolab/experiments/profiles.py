@@ -191,6 +191,8 @@ class ExperimentProfile:
             out["bio_standardize"] = "train_fold"
         elif out.get("bio_standardize") is None:
             out.pop("bio_standardize", None)
+        if out.get("balance") is None:
+            out.pop("balance", None)
         if model in self.augment_models:
             out["augment"] = dataclasses.asdict(AugmentConfig.all_on())
         out = _merge_train(out, self.model_train.get(model, {}))

@@ -26,11 +26,16 @@ class ModelOutput:
     branches : dict of str to torch.Tensor, each (B, n_outputs)
         Each branch's own logits, ``{"face": ..., "bio": ...}``, in either mode; the trainer's
         predictions keep them as ``logits_<branch>``.  Empty without auxiliary heads.
+    features : dict of str to torch.Tensor, each (B, D_m)
+        Each encoder's feature vector, detached (before any standardisation or modality
+        dropout), for measurements that must not change the training: the linear probes and the
+        gradient modulation of :mod:`emolab.train.balance`.
     """
 
     logits: torch.Tensor
     auxiliary: list[torch.Tensor] = field(default_factory=list)
     branches: dict[str, torch.Tensor] = field(default_factory=dict)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class MultimodalModel(nn.Module):
@@ -155,8 +160,7 @@ class MultimodalModel(nn.Module):
         branches: dict[str, torch.Tensor] = {}
         if self.auxiliary is not None and return_branches:  # (B, n_outputs) per modality, also in eval mode
             branches = {m: h(f) for m, h, f in zip(self.modalities, self.auxiliary, features)}
-        if self.normalize_features and len(features) > 1:
-            features = [nn.functional.layer_norm(f, f.shape[-1:]) for f in features]  # (B, D) each
+        features = self._standardize(features)
         if self.training and self.modality_dropout > 0 and len(features) > 1:
             b, dev = features[0].shape[0], features[0].device
             dropped = torch.rand(b, device=dev) < self.modality_dropout  # (B,)
@@ -166,7 +170,38 @@ class MultimodalModel(nn.Module):
         logits = self.fusion(features)  # -> (B, n_outputs)
         if not return_branches:
             return logits
-        return ModelOutput(logits, list(branches.values()) if self.training else [], branches)
+        detached = {m: f.detach() for m, f in encoded.items()}
+        return ModelOutput(logits, list(branches.values()) if self.training else [], branches, detached)
+
+    def _standardize(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        if self.normalize_features and len(features) > 1:
+            return [nn.functional.layer_norm(f, f.shape[-1:]) for f in features]  # (B, D) each
+        return features
+
+    @torch.no_grad()
+    def alone(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the fusion head answers from each modality alone: its logits ``(B, n_outputs)``
+        with every other modality's features replaced by zeros, ``{"face": ..., "bio": ...}``.
+
+        ``features`` are the encoders' outputs (:attr:`ModelOutput.features`).  Ours, for
+        :class:`~emolab.train.balance.GradientModulation`: OGM-GE :cite:p:`peng2022balanced`
+        splits a linear fusion layer's output into one part per modality, which an MLP or gated
+        head does not have; zeroing the other modality's features (what modality dropout does)
+        asks any head the same question.  Computed without gradients, with the head in evaluation
+        mode (no dropout, so no random number is drawn and the training's random stream is left
+        as it was).
+        """
+        feats = self._standardize([features[m] for m in self.modalities])
+        was_training = self.fusion.training
+        self.fusion.eval()
+        try:
+            out = {}
+            for i, m in enumerate(self.modalities):
+                only = [f if j == i else torch.zeros_like(f) for j, f in enumerate(feats)]
+                out[m] = self.fusion(only)  # (B, n_outputs)
+        finally:
+            self.fusion.train(was_training)
+        return out
 
     def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:
         """Random inputs of the right shapes (face uniform in [0, 1], bio standard normal).

@@ -65,7 +65,9 @@ __all__ = ["CELL_FORMAT", "Cell", "CellDir", "CellOutput", "ClaimQueue", "cell_d
 #: as not yet run: a results table kept between runs (a cache folder, a CI machine's home) is then
 #: retrained instead of handing chapters predictions without the columns they read.
 #: 2: fused models with auxiliary heads save each branch's logits (``logits_face``, ``logits_bio``).
-CELL_FORMAT = 2
+#: 3: fused models save their linear probes' losses per epoch (``probe_<m>_*``) and logits
+#: (``probe_face``, ``probe_bio``; :class:`~emolab.train.balance.BranchProbes`).
+CELL_FORMAT = 3
 
 
 def resolve(dotted: str) -> Callable:

@@ -20,6 +20,9 @@ STANDARDIZE = (None, "train_fold")
 #: Column of the ``"labels"`` / ``"ratings"`` arrays that holds each task.
 TASK_INDEX = {"valence": 0, "arousal": 1}
 
+#: Values of :attr:`BalanceConfig.method` (:mod:`emolab.train.balance`).
+BALANCE_METHODS = ("joint", "late ensemble", "gradient blending", "ogm-ge")
+
 
 @dataclass
 class AugmentConfig:
@@ -68,6 +71,58 @@ class AugmentConfig:
     @property
     def any_bio(self) -> bool:
         return self.bio_noise or self.bio_time_shift or self.bio_scale
+
+
+@dataclass
+class BalanceConfig:
+    """How a fused model's branches are trained or combined: the remedies for modality imbalance
+    (:mod:`emolab.train.balance`, chapter 10).
+
+    Attributes
+    ----------
+    method : {"joint", "late ensemble", "gradient blending", "ogm-ge"}
+        ``"joint"``: one loss on the fused output, as both reproduced papers.  ``"late
+        ensemble"``: one model per modality, trained apart, their probabilities averaged with one
+        mixing weight chosen on held-out training trials :cite:p:`du2023unimodal`.  ``"gradient
+        blending"``: a loss per branch head beside the fused one, weighted by each head's
+        generalisation gain over its overfitting in a pilot run :cite:p:`wang2020makes`.
+        ``"ogm-ge"``: on-the-fly gradient modulation with Gaussian noise
+        :cite:p:`peng2022balanced`, adapted to Adam by lowering the leading encoder's learning
+        rate.
+    alpha : float
+        OGM-GE's modulation strength (the authors' recommendation for CREMA-D, their smallest
+        two-modality dataset: 0.8).
+    noise : bool
+        OGM-GE's generalisation enhancement (Gaussian noise with the gradient's own standard
+        deviation added to each encoder's gradient).
+    held_out_fraction : float
+        Late ensemble and Gradient Blending: share of the training trials held out, by trial, to
+        choose the mixing weight or to measure the pilot's generalisation (ours: a fold's
+        validation split holds one or two trials, too few).
+    pilot_epochs : int or None
+        Gradient Blending's pilot run (``None``: the recipe's epochs).
+    mix_steps : int
+        Late ensemble: the mixing weights tried, ``mix_steps`` evenly spaced in [0, 1].
+    """
+
+    method: str = "joint"
+    alpha: float = 0.8
+    noise: bool = True
+    held_out_fraction: float = 0.25
+    pilot_epochs: int | None = None
+    mix_steps: int = 11
+
+    def __post_init__(self) -> None:
+        if self.method not in BALANCE_METHODS:
+            raise ValueError(f"balance method must be one of {BALANCE_METHODS}, got {self.method!r}")
+        if self.alpha <= 0:
+            raise ValueError(f"balance alpha must be positive, got {self.alpha}")
+        if not 0.0 < self.held_out_fraction < 1.0:
+            raise ValueError(f"balance held_out_fraction must be in (0, 1), got {self.held_out_fraction}")
+        if self.pilot_epochs is not None and self.pilot_epochs < 1:
+            raise ValueError(f"balance pilot_epochs must be >= 1 or None, got {self.pilot_epochs}")
+        if self.mix_steps < 2:
+            raise ValueError(f"balance mix_steps must be >= 2, got {self.mix_steps}")
 
 
 @dataclass
@@ -138,6 +193,9 @@ class TrainConfig:
         (:class:`~emolab.train.batches.InMemorySegments`) instead of reading items through a
         DataLoader every epoch.  Off for folds too large for memory (the pooled protocols on the
         whole of DEAP); it changes speed, not the order or content of the batches' data.
+    balance : BalanceConfig or None
+        How the branches of a fused model are trained or combined (:class:`BalanceConfig`);
+        ``None``: jointly, as the papers.
     """
 
     task: str = "valence"
@@ -163,8 +221,11 @@ class TrainConfig:
     checkpoint_interval_s: float = 0.0
     in_memory: bool = True
     bio_standardize: str | None = None
+    balance: BalanceConfig | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.balance, dict):
+            self.balance = BalanceConfig(**self.balance)
         if isinstance(self.augment, dict):
             aug = dict(self.augment)
             if "blur_sigma" in aug:

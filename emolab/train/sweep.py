@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import os
 import time
@@ -39,6 +40,14 @@ from emolab.train.cells import (  # noqa: F401 - cell_dir, load_cell_outputs: th
     cell_dir,
     load_cell_outputs,
     resolve,
+)
+from emolab.train.balance import (
+    BranchProbes,
+    blending_weights,
+    head_losses,
+    inner_split,
+    mix,
+    mixing_weight,
 )
 from emolab.train.config import TrainConfig
 from emolab.train.metrics import binary_metrics
@@ -107,9 +116,17 @@ def run_fold(
     checkpoint_dir: str | os.PathLike | None = None,
     callbacks: Sequence[Callable] = (),
     score_each_epoch: np.ndarray | None = None,
+    loss_weights: dict[str, float] | None = None,
     verbose: bool | str | None = None,
 ) -> FoldOutput:
     """Train ``model`` on ``fold.train_idx`` and evaluate it once on ``fold.test_idx``.
+
+    A model with two modalities is watched by linear probes on each encoder's features
+    (:class:`~emolab.train.balance.BranchProbes`): its history gets ``probe_<m>_*`` columns per
+    epoch and its predictions each probe's logit (``probe_face``, ``probe_bio``).  Its
+    ``config.balance`` (:class:`~emolab.train.config.BalanceConfig`) must be ``None``, ``"joint"``
+    or ``"ogm-ge"`` (done inside the trainer); the late ensemble and Gradient Blending train
+    several models and run through :func:`run_balanced_fold`.
 
     With ``config.bio_standardize == "train_fold"`` every physiological channel is standardised
     with statistics of the rows the model is fitted on (:mod:`emolab.train.scaling`).
@@ -131,6 +148,11 @@ def run_fold(
     """
     if len(metadata) != len(dataset):
         raise ValueError(f"metadata has {len(metadata)} rows but the dataset {len(dataset)} items")
+    if config.balance is not None and config.balance.method in ("late ensemble", "gradient blending"):
+        raise ValueError(f"balance method {config.balance.method!r} trains several models: use run_balanced_fold")
+    if config.balance is not None and config.balance.method != "joint" and len(config.modalities) < 2:
+        raise ValueError(f"balance method {config.balance.method!r} needs a fused model, got modalities "
+                         f"{config.modalities}")  # fmt: skip
     meta = metadata.reset_index(drop=True)
     y = make_labels(meta, task=config.task) if labels is None else np.asarray(labels)
     train_idx, test_idx = np.asarray(fold.train_idx), np.asarray(fold.test_idx)
@@ -145,41 +167,27 @@ def run_fold(
     fit_idx, val_idx = validation_split(meta, train_idx, grouping=grouping,
                                         val_fraction=config.val_fraction, labels=y, seed=config.seed)
     timings: dict[str, float] = {}
-    keys = (*config.modalities, "labels", *META_KEYS)
-
-    scaler = None
-
-    def subset(idx: np.ndarray) -> Dataset:
-        if config.in_memory:  # one batched read; face crops stay uint8 until the device
-            out = InMemorySegments.gather(dataset, idx, targets=y[idx], keys=keys)
-            if scaler is not None and "bio" in out.tensors:
-                out.tensors["bio"] = scaler.transform(out.tensors["bio"])
-            return out
-        items = WithTargets(dataset, y)
-        return Subset(items if scaler is None else Standardized(items, scaler), idx.tolist())
-
     t0 = time.perf_counter()
-    standardize = config.bio_standardize == "train_fold" and "bio" in config.modalities
-    if standardize and config.in_memory:
-        # statistics of the rows the model is fitted on: never the validation or the test rows
-        fit_set = subset(fit_idx)
-        scaler = ChannelStandardizer.fit(fit_set.tensors["bio"])
-        fit_set.tensors["bio"] = scaler.transform(fit_set.tensors["bio"])
-    else:
-        if standardize:
-            scaler = ChannelStandardizer.fit_rows(dataset, fit_idx)
-        fit_set = subset(fit_idx)
+    subset, fit_set = fold_subsets(dataset, y, config, fit_idx)
     val_set = subset(val_idx)
+    # the probes read each batch's features first, before any other callback evaluates more rows
+    probes = BranchProbes(config.modalities) if len(config.modalities) > 1 else None
+    callbacks = [*([probes] if probes is not None else []), *callbacks]
     if score_each_epoch is not None:
         callbacks = [*callbacks, _EpochScore(subset(np.asarray(score_each_epoch)))]
     timings["gather"] = time.perf_counter() - t0
-    trainer = Trainer(model, config, checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+    trainer = Trainer(model, config, checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose,
+                      observers=[probes] if probes is not None else [], loss_weights=loss_weights)  # fmt: skip
     t0 = time.perf_counter()
     history = trainer.fit(fit_set, val_set if len(val_idx) else None)
     seconds = time.perf_counter() - t0
     timings["fit"] = seconds
     t0 = time.perf_counter()
+    if probes is not None:
+        probes.start_test()
     pred = trainer.predict(subset(test_idx))  # the test fold is read only now, after training
+    if probes is not None:
+        pred.update(probes.predict(trainer.best_epoch))
     timings["test"] = time.perf_counter() - t0
     predictions = pd.DataFrame({k: v for k, v in pred.items() if k not in ("loss",)})
     if "subject" not in predictions:
@@ -193,6 +201,191 @@ def run_fold(
         n_val=len(val_idx), n_test=len(test_idx), best_epoch=trainer.best_epoch,
         train_seconds=seconds, device=str(trainer.device), timings=timings,
     )
+
+
+def fold_subsets(dataset: Dataset, labels: np.ndarray, config: TrainConfig,
+                 fit_idx: np.ndarray) -> tuple[Callable[[np.ndarray], Dataset], Dataset]:  # fmt: skip
+    """``(subset, fit_set)``: a function giving the rows ``idx`` of ``dataset`` as the trainer reads
+    them (gathered into memory with ``config.in_memory``, with their ``labels`` as targets), and
+    the fit rows already made so.  With ``config.bio_standardize == "train_fold"`` every subset
+    is standardised with statistics of ``fit_idx`` only — never of validation or test rows."""
+    keys = (*config.modalities, "labels", *META_KEYS)
+    scaler = None
+
+    def subset(idx: np.ndarray) -> Dataset:
+        idx = np.asarray(idx)
+        if config.in_memory:  # one batched read; face crops stay uint8 until the device
+            out = InMemorySegments.gather(dataset, idx, targets=labels[idx], keys=keys)
+            if scaler is not None and "bio" in out.tensors:
+                out.tensors["bio"] = scaler.transform(out.tensors["bio"])
+            return out
+        items = WithTargets(dataset, labels)
+        return Subset(items if scaler is None else Standardized(items, scaler), idx.tolist())
+
+    standardize = config.bio_standardize == "train_fold" and "bio" in config.modalities
+    if standardize and config.in_memory:
+        fit_set = subset(fit_idx)
+        scaler = ChannelStandardizer.fit(fit_set.tensors["bio"])
+        fit_set.tensors["bio"] = scaler.transform(fit_set.tensors["bio"])
+    else:
+        if standardize:
+            scaler = ChannelStandardizer.fit_rows(dataset, fit_idx)
+        fit_set = subset(fit_idx)
+    return subset, fit_set
+
+
+# ------------------------------------------------------------------ late ensemble and blending
+#: Prediction columns that identify a segment.
+_ROW_KEYS = ["subject", "trial", "segment"]
+
+
+def _scores(predictions: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """``predictions``' ``y_score`` on ``rows`` (matched by subject, trial and segment; NaN where
+    the model gave none: a face model on a segment without a detected face)."""
+    keyed = predictions.set_index(_ROW_KEYS)["y_score"]
+    return keyed.reindex(pd.MultiIndex.from_frame(rows[_ROW_KEYS])).to_numpy(dtype=float)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def run_balanced_fold(
+    build: Callable[..., torch.nn.Module],
+    dataset: Dataset,
+    metadata: pd.DataFrame,
+    fold: Fold,
+    config: TrainConfig,
+    *,
+    labels: np.ndarray | None = None,
+    members: dict[str, pd.DataFrame] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    verbose: bool | str | None = None,
+) -> FoldOutput:
+    """One fold of a remedy that trains several models (``config.balance.method``).
+
+    Both hold out about ``config.balance.held_out_fraction`` of the fold's *training* trials, by
+    trial (:func:`~emolab.train.balance.inner_split`); the test fold is read only at the end.
+
+    ``"late ensemble"`` :cite:p:`du2023unimodal`
+        A face model and a bio model (:func:`run_fold`, the recipe's settings) are trained on the
+        rest of the training trials and predict the held-out ones; the face model's weight is
+        the one whose mixed probabilities fit them best (:func:`~emolab.train.balance.mixing_weight`).
+        Then each modality's model trained on the whole fold (``members[m]``: its test
+        predictions when already computed, e.g. by chapter 05's identical unimodal cell) is mixed
+        with that weight on the test fold.
+    ``"gradient blending"`` :cite:p:`wang2020makes`
+        A pilot of the fused model with one head per modality (``auxiliary_heads=True``) is
+        trained on the rest of the training trials for ``pilot_epochs``, every head's loss
+        measured before and after each epoch on those rows and on the held-out ones; the loss
+        weights (:func:`~emolab.train.balance.blending_weights`) then weigh the heads' losses
+        when the model is trained on the whole fold (:func:`run_fold`).
+
+    Parameters
+    ----------
+    build : callable
+        ``build(modalities, **model_kwargs) -> model``: a new model of the cell's architecture
+        reading ``modalities`` (the cell's own model arguments applied).
+    members : dict, optional
+        Late ensemble: ``{modality: test predictions}`` of the unimodal models on ``fold``.
+
+    Returns
+    -------
+    FoldOutput
+        Its ``history`` holds every training's epochs with a ``stage`` column (``"face
+        (held-out)"``, ``"pilot"``, ``"train"`` ...) and the chosen weights as columns
+        (``mix_weight_face``; ``blend_weight_<head>``); its predictions the fused answer
+        (``logits``, ``y_score``) and each branch's (``logits_face``, ``logits_bio``).
+    """
+    bal = config.balance
+    if bal is None or bal.method not in ("late ensemble", "gradient blending"):
+        raise ValueError(f"run_balanced_fold runs the late ensemble and Gradient Blending, got {bal}")
+    if len(config.modalities) < 2:
+        raise ValueError(f"{bal.method} needs a fused cell (two modalities), got {config.modalities}")
+    meta = metadata.reset_index(drop=True)
+    y = make_labels(meta, task=config.task) if labels is None else np.asarray(labels)
+    fit_idx, held_idx = inner_split(meta, fold.train_idx, labels=y, fraction=bal.held_out_fraction,
+                                    seed=config.seed)  # fmt: skip
+    inner = Fold(fold.protocol, fold.subject, fold.fold, fit_idx, held_idx)
+    t0 = time.perf_counter()
+    if bal.method == "late ensemble":
+        out = _late_ensemble(build, dataset, meta, fold, inner, config, y, members or {}, verbose)
+    else:
+        out = _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_dir, verbose)
+    out.train_seconds = time.perf_counter() - t0
+    return out
+
+
+def _late_ensemble(build, dataset, meta, fold, inner, config, y, members, verbose) -> FoldOutput:
+    histories, held, test = [], {}, {}
+    test_rows = meta.iloc[np.asarray(fold.test_idx)]
+    n_fit, device = 0, "cpu"
+    for m in config.modalities:
+        cfg = config.replace(modalities=(m,), balance=None)
+        seed_everything(cfg.seed)
+        o = run_fold(build((m,)), dataset, meta, inner, cfg, labels=y, verbose=verbose)
+        held[m], device = _scores(o.predictions, meta.iloc[np.asarray(inner.test_idx)]), o.device
+        histories.append(o.history.assign(stage=f"{m} (held-out trials)"))
+        if m in members:
+            test[m] = _scores(members[m], test_rows)
+        else:
+            seed_everything(cfg.seed)
+            o = run_fold(build((m,)), dataset, meta, fold, cfg, labels=y, verbose=verbose)
+            test[m] = _scores(o.predictions, test_rows)
+            histories.append(o.history.assign(stage=m))
+            n_fit = max(n_fit, o.n_train)
+    weight, _ = mixing_weight(held["face"], held["bio"], y[np.asarray(inner.test_idx)], steps=config.balance.mix_steps)
+    p = mix(test["face"], test["bio"], weight)
+    y_test = y[np.asarray(fold.test_idx)].astype(np.int64)
+    predictions = pd.DataFrame({"y_true": y_test, "y_score": p, "logits": _logit(p),
+                                **{f"logits_{m}": _logit(test[m]) for m in ("face", "bio")},
+                                **{k: test_rows[k].to_numpy() for k in META_KEYS if k in test_rows}})  # fmt: skip
+    history = pd.concat(histories, ignore_index=True).assign(mix_weight_face=weight)
+    return _balanced_output(predictions, history, n_train=n_fit or len(fold.train_idx), n_val=len(inner.test_idx),
+                            device=device)  # fmt: skip
+
+
+def _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_dir, verbose) -> FoldOutput:
+    bal = config.balance
+    pilot_cfg = config.replace(balance=None, epochs=bal.pilot_epochs or config.epochs, keep="last")
+    subset, fit_set = fold_subsets(dataset, y, pilot_cfg, inner.train_idx)
+    held_set = subset(inner.test_idx)
+    seed_everything(config.seed)
+    pilot = build(config.modalities)
+    if getattr(pilot, "auxiliary", None) is None:
+        raise ValueError("gradient blending weighs one head per modality: build the fused model with "
+                         "auxiliary_heads=True (the arm's model_kwargs)")  # fmt: skip
+    curves: list[dict] = []
+
+    def measure(trainer, record: dict) -> None:
+        losses = {split: head_losses(trainer.predict(rows)) for split, rows in (("train", fit_set), ("held", held_set))}
+        curves.extend({"epoch": int(record["epoch"]), "head": h, "train_loss": losses["train"][h],
+                       "held_loss": losses["held"][h]} for h in losses["train"])  # fmt: skip
+
+    trainer = Trainer(pilot, pilot_cfg, callbacks=[measure], verbose=verbose)
+    measure(trainer, {"epoch": 0})
+    trainer.fit(fit_set, None)
+    pilot_curves = pd.DataFrame(curves)
+    weights = blending_weights(pilot_curves)
+    seed_everything(config.seed)
+    main = run_fold(build(config.modalities), dataset, meta, fold, config.replace(balance=None), labels=y,
+                    checkpoint_dir=checkpoint_dir, loss_weights=weights, verbose=verbose)  # fmt: skip
+    wide = pilot_curves.pivot(index="epoch", columns="head", values=["train_loss", "held_loss"])
+    wide.columns = [f"pilot_{split}_{head}" for split, head in wide.columns]
+    history = pd.concat([wide.reset_index().assign(stage="pilot"), main.history.assign(stage="train")],
+                        ignore_index=True).assign(**{f"blend_weight_{h}": w for h, w in weights.items()})  # fmt: skip
+    out = _balanced_output(main.predictions, history, n_train=main.n_train, n_val=main.n_val, device=main.device)
+    out.best_epoch = main.best_epoch
+    return out
+
+
+def _balanced_output(predictions: pd.DataFrame, history: pd.DataFrame, *, n_train: int, n_val: int,
+                     device: str) -> FoldOutput:  # fmt: skip
+    per_subject = {int(s): binary_metrics(g["y_true"], g["y_score"]) for s, g in predictions.groupby("subject")}
+    return FoldOutput(metrics=binary_metrics(predictions["y_true"], predictions["y_score"]), per_subject=per_subject,
+                      predictions=predictions, history=history, n_train=n_train, n_val=n_val,
+                      n_test=len(predictions), best_epoch=None, train_seconds=0.0, device=device)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- the cells
@@ -268,6 +461,28 @@ def cell_fold(cell: Cell, metadata: pd.DataFrame, *, labels: np.ndarray | None =
     return match[0]
 
 
+def member_cell(cell: Cell, modality: str) -> Cell:
+    """The unimodal cell of a late-ensemble ``cell`` for ``modality``: the same architecture,
+    task, fold, recipe and data, one modality and no balance setting (the cell chapter 05 trains)."""
+    train = {k: v for k, v in cell.train.items() if k != "balance"}
+    data = dict(cell.data)
+    if isinstance(data.get("kwargs"), dict) and "modalities" in data["kwargs"]:
+        data["kwargs"] = {**data["kwargs"], "modalities": [modality]}
+    return dataclasses.replace(cell, modalities=(modality,), train=train, data=data)
+
+
+def finished_members(cell: Cell, cells_folder: Path) -> dict[str, pd.DataFrame]:
+    """Test predictions of ``cell``'s unimodal members (:func:`member_cell`) that a sweep already
+    finished in ``cells_folder`` (``<results folder>/cells``; a folder counts once its
+    ``timings.json``, written last, is there); the others are left out, to be trained."""
+    out = {}
+    for m in cell.modalities:
+        folder = CellDir(cells_folder / member_cell(cell, m).key)
+        if folder.timings_path.is_file() and folder.predictions_path.is_file():
+            out[m] = pd.read_csv(folder.predictions_path)
+    return out
+
+
 def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput:
     """Run one cell (in whichever process calls it); checkpoints go to ``workdir/checkpoint``."""
     t0 = time.perf_counter()
@@ -281,13 +496,25 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
     labels = make_labels(metadata, task=cell.task, method=cell.label_method, threshold=cell.label_threshold)
     fold = cell_fold(cell, metadata, labels=labels)
     timings["folds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    seed_everything(config.seed)
-    model = cell.build_model()
-    timings["build"] = time.perf_counter() - t0
     ckpt = None if workdir is None else CellDir(Path(workdir), cell.cell_id).checkpoint_dir
-    out = run_fold(model, dataset, metadata, fold, config, labels=labels, checkpoint_dir=ckpt,
-                   verbose=False)
+    if config.balance is not None and config.balance.method in ("late ensemble", "gradient blending"):
+        factory = resolve(cell.model_factory)
+
+        def build(modalities, **kwargs):
+            return factory(cell.model, modalities=tuple(modalities), **{**cell.model_kwargs, **kwargs})
+
+        late = config.balance.method == "late ensemble"
+        members = finished_members(cell, Path(workdir).parent) if late and workdir is not None else {}
+        out = run_balanced_fold(build, dataset, metadata, fold, config, labels=labels, members=members,
+                                checkpoint_dir=ckpt, verbose=False)  # fmt: skip
+        timings["reused_members"] = float(len(members))
+    else:
+        t0 = time.perf_counter()
+        seed_everything(config.seed)
+        model = cell.build_model()
+        timings["build"] = time.perf_counter() - t0
+        out = run_fold(model, dataset, metadata, fold, config, labels=labels, checkpoint_dir=ckpt,
+                       verbose=False)
     proto = get_protocol(cell.protocol)
     rows = []
     for subj, m in out.per_subject.items():

@@ -56,6 +56,7 @@ from emolab._logging import logger, use_log_level
 from emolab.models.multimodal import ModelOutput
 from emolab.store.dataset import META_KEYS, stack_items
 from emolab.train.augment import augment_bio, augment_face
+from emolab.train.balance import GradientModulation, encoder_param_groups
 from emolab.train.batches import InMemorySegments
 from emolab.train.checkpoints import load_checkpoint
 from emolab.train.config import TASK_INDEX, TrainConfig
@@ -180,6 +181,17 @@ class Trainer:
         :meth:`fit` resumes from it (a different configuration is an error).
     callbacks : sequence of callables
         ``callback(trainer, record)`` after each epoch (and after its checkpoint is written).
+    observers : sequence
+        Objects whose ``batch(training, out, y)`` is called after every forward pass, in training
+        (``training=True``) and in :meth:`predict`, with the model's
+        :class:`~emolab.models.ModelOutput` (``None`` for a model without ``return_branches``)
+        and the targets; they must not change anything (e.g.
+        :class:`~emolab.train.balance.BranchProbes`).
+    loss_weights : dict, optional
+        ``{"fused": w, "face": w, "bio": w}``: the training loss is the weighted sum of the fused
+        output's loss and each branch head's (a model with auxiliary heads; Gradient Blending,
+        :func:`~emolab.train.balance.blending_weights`).  ``None``: the fused loss plus each
+        auxiliary loss, unweighted.
     verbose : bool or str, optional
         Log level while training.
 
@@ -197,17 +209,27 @@ class Trainer:
         *,
         checkpoint_dir: str | os.PathLike | None = None,
         callbacks: Sequence[Callable[["Trainer", dict], None]] = (),
+        observers: Sequence[Any] = (),
+        loss_weights: dict[str, float] | None = None,
         verbose: bool | str | None = None,
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
         self.amp_dtype = resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
+        modulate = config.balance is not None and config.balance.method == "ogm-ge"
+        params = encoder_param_groups(self.model) if modulate else self.model.parameters()
         # fused: one kernel updates every parameter (CPU and CUDA); on the small models and
         # batches of the book's CPU runs the per-parameter update loop was up to a fifth of a step
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
-                                          weight_decay=config.weight_decay,
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay,
                                           fused=self.device.type in ("cpu", "cuda"))
+        self._modulation = None
+        if modulate:
+            self._modulation = GradientModulation(self.model, self.optimizer, lr=config.lr,
+                                                  alpha=config.balance.alpha, noise=config.balance.noise,
+                                                  seed=config.seed)  # fmt: skip
+        self.observers = list(observers)
+        self.loss_weights = None if loss_weights is None else {k: float(v) for k, v in loss_weights.items()}
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.callbacks = list(callbacks)
@@ -298,17 +320,19 @@ class Trainer:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(self.config.seed * 1_000_003 + epoch + 7_919)
         total, n = 0.0, 0
+        if self._modulation is not None:
+            self._modulation.start_epoch(epoch)
         for batch in self._loader(dataset, shuffle=True, epoch=epoch):
             inputs = self._augment(self._inputs(batch), gen)
             y = self._target(batch)
             self.optimizer.zero_grad(set_to_none=True)
             logits, out = self._forward(inputs)
-            loss = self._loss(logits, y)
-            # a model may return auxiliary logits of the same shape (deep supervision, e.g.
-            # MultimodalModel(auxiliary_heads=True)): each adds its own loss
-            for aux in out.auxiliary if out is not None else ():
-                loss = loss + self._loss(aux.float().reshape(-1), y)
+            for obs in self.observers:
+                obs.batch(True, out, y)
+            loss = self._training_loss(logits, out, y)
             self.scaler.scale(loss).backward()
+            if self._modulation is not None:
+                self._modulation.after_backward(out, y)
             if self.config.grad_clip is not None:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -319,6 +343,24 @@ class Trainer:
         if n == 0:
             raise ValueError("the training set is empty")
         return total / n, n
+
+    def _training_loss(self, logits: torch.Tensor, out: ModelOutput | None, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_weights is None:
+            loss = self._loss(logits, y)
+            # a model may return auxiliary logits of the same shape (deep supervision, e.g.
+            # MultimodalModel(auxiliary_heads=True)): each adds its own loss
+            for aux in out.auxiliary if out is not None else ():
+                loss = loss + self._loss(aux.float().reshape(-1), y)
+            return loss
+        branches = out.branches if out is not None else {}
+        missing = sorted(set(self.loss_weights) - {"fused", *branches})
+        if missing:
+            raise ValueError(f"loss_weights name heads {missing} that the model does not return; build it with "
+                             f"auxiliary_heads=True (branch heads: {sorted(branches)})")  # fmt: skip
+        loss = self.loss_weights.get("fused", 0.0) * self._loss(logits, y)
+        for m, z in branches.items():
+            loss = loss + self.loss_weights.get(m, 0.0) * self._loss(z.float().reshape(-1), y)
+        return loss
 
     def _is_better(self, score: float) -> bool:
         if np.isnan(score):
@@ -381,6 +423,8 @@ class Trainer:
             seconds = time.perf_counter() - t0
             rec: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss,
                                      "seconds": seconds, "samples_per_s": n / max(seconds, 1e-9)}
+            if self._modulation is not None:
+                rec.update(self._modulation.epoch_record())
             if val_dataset is not None:
                 t0 = time.perf_counter()
                 pred = self.predict(val_dataset)
@@ -446,6 +490,8 @@ class Trainer:
         branches: dict[str, list[torch.Tensor]] = {}
         for batch in self._loader(dataset, shuffle=False):
             lg, out = self._forward(self._inputs(batch))
+            for obs in self.observers:
+                obs.batch(False, out, self._target(batch))
             logits.append(lg.cpu())
             # a model may return each branch's own logits (MultimodalModel with auxiliary heads)
             for m, b in (out.branches if out is not None else {}).items():

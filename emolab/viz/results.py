@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 __all__ = [
     "plot_accuracy", "plot_training_curves", "plot_confusion_matrices", "plot_per_subject_accuracy",
     "plot_epoch_selection", "plot_paper_comparison", "plot_fingerprint_sweep", "plot_signature_gaps",
-    "plot_template_correlation",
+    "plot_template_correlation", "plot_probe_curves",
 ]
 
 #: Hatching that marks protocols whose test folds share trials with training (leaky).
@@ -393,4 +393,42 @@ def plot_signature_gaps(gaps: pd.DataFrame, *, order: Sequence[str] | None = Non
         ax.set_title(p, fontsize=9)
         ax.set_xlabel("segment k-fold − trial-kfold")
     fig.tight_layout()
+    return fig
+
+
+def plot_probe_curves(curves: pd.DataFrame, *, col: str = "arm", row: str = "model", value: str = "loss"):
+    """What each branch alone could answer as training went on (chapter 10): the mean over cells
+    of the linear probes' ``value`` (``"loss"`` or ``"accuracy"``) per epoch, from
+    :func:`~emolab.analysis.probe_curves`; one colour per modality, solid on the training
+    batches' features, dashed on the validation rows; one panel per ``row`` × ``col`` level.
+
+    A branch whose training curve falls fast while its validation curve rises fits its training
+    trials without learning what transfers to new ones.
+    """
+    rows, cols = _levels(curves, row), _levels(curves, col)
+    fig, axes = _grid(len(rows), len(cols), width=3.4, height=2.8, sharex=True, sharey=True)
+    colours = {"face": "tab:purple", "bio": "tab:green"}
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            sub = curves
+            if row is not None:
+                sub = sub[sub[row] == r]
+            if col is not None:
+                sub = sub[sub[col] == c]
+            mean = sub.groupby(["modality", "split", "epoch"])[value].mean().reset_index()
+            for (modality, split), g in mean.groupby(["modality", "split"]):
+                ax.plot(g["epoch"], g[value], color=colours.get(modality, "grey"),
+                        ls="-" if split == "train" else "--", lw=1.5)  # fmt: skip
+            ax.set_title(" / ".join(str(x) for x in (r, c) if x is not None), fontsize=9)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if i == len(rows) - 1:
+                ax.set_xlabel("epoch")
+            if j == 0:
+                ax.set_ylabel(f"probe {value}")
+    handles = [plt.Line2D([], [], color=colours[m], label=m) for m in ("face", "bio")]
+    handles += [plt.Line2D([], [], color="black", ls=ls, label=lab)
+                for ls, lab in (("-", "training batches"), ("--", "validation rows"))]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
