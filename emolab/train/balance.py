@@ -91,7 +91,8 @@ class BranchProbes:
     modalities : sequence of str
         The model's modalities, e.g. ``("face", "bio")``.
     C : float
-        Inverse L2 strength of the logistic regressions (scikit-learn's default).
+        Inverse L2 strength of the logistic regressions (scikit-learn's default; the intercept is
+        not penalised).
     """
 
     def __init__(self, modalities: Sequence[str], *, C: float = 1.0) -> None:
@@ -128,7 +129,9 @@ class BranchProbes:
 
         if len(np.unique(y)) < 2:
             return None  # one class: nothing to separate
-        return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=500)).fit(X, y)
+        # Newton steps on 60-odd rows of 64-128 features: a few milliseconds (lbfgs takes ten times longer)
+        probe = LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=100)
+        return make_pipeline(StandardScaler(), probe).fit(X, y)
 
     def __call__(self, trainer, record: dict) -> None:
         """Epoch end: fit each probe and write its losses and accuracies into ``record``."""
