@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from emolab.models.fusion import ConcatFusion
 from emolab.models.multimodal import ModelOutput, MultimodalModel
 from emolab.train import balance, sweep
-from emolab.train.config import BalanceConfig, TrainConfig
+from emolab.train.config import AugmentConfig, BalanceConfig, TrainConfig
 from emolab.train.protocols import Fold, make_folds, make_labels
 from emolab.train.trainer import Trainer, seed_everything
 from emolab.train.balance import (
@@ -88,7 +88,7 @@ def build(modalities=("face", "bio"), **kwargs):
     face = FaceEncoder() if "face" in modalities else None
     bio = BioEncoder() if "bio" in modalities else None
     widths = [D] * len(tuple(modalities))
-    return MultimodalModel(face, bio, ConcatFusion(widths, hidden=(8,), dropout=0.0), **kwargs)
+    return MultimodalModel(face, bio, ConcatFusion(widths, hidden=(8,), dropout=0.2), **kwargs)
 
 
 def config(**kw):
@@ -108,33 +108,59 @@ def data():
 
 
 # ------------------------------------------------------------------------------------ probes
-def _train(ds, cfg, rows, probes=None):
+def _train(ds, cfg, rows, probes=None, checkpoint_dir=None, callbacks=(), **model_kw):
     seed_everything(cfg.seed)
-    model = build(cfg.modalities)
+    model = build(cfg.modalities, **model_kw)
     subset, fit_set = sweep.fold_subsets(ds, make_labels(ds.metadata, task="valence"), cfg, rows)
-    trainer = Trainer(model, cfg, callbacks=[probes] if probes else [], observers=[probes] if probes else [])
+    trainer = Trainer(model, cfg, observers=[probes] if probes else [], checkpoint_dir=checkpoint_dir,
+                      callbacks=callbacks)  # fmt: skip
     hist = trainer.fit(fit_set, subset(rows[:6]))
     return model, hist
 
 
 def test_probes_change_nothing_in_the_training(data):
     ds, meta, y, fold = data
-    cfg = config(epochs=3)
-    plain, h1 = _train(ds, cfg, fold.train_idx)
-    watched, h2 = _train(ds, cfg, fold.train_idx, BranchProbes(("face", "bio")))
+    # every random stream of a training in use: head dropout, modality dropout, augmentation
+    cfg = config(epochs=3, augment=AugmentConfig(bio_noise=True, bio_scale=True))
+    kw = dict(modality_dropout=0.3)
+    plain, h1 = _train(ds, cfg, fold.train_idx, **kw)
+    watched, h2 = _train(ds, cfg, fold.train_idx, BranchProbes(("face", "bio")), **kw)
     for a, b in zip(plain.state_dict().values(), watched.state_dict().values()):
         assert torch.equal(a, b)
     assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
     assert {"probe_face_train_loss", "probe_bio_val_accuracy"} <= set(h2[-1])
 
 
+def test_probes_are_recorded_before_the_checkpoint(data, tmp_path):
+    ds, meta, y, fold = data
+    cfg = config(epochs=2)
+
+    class Kill(Exception):
+        pass
+
+    def kill(trainer, rec):
+        raise Kill
+
+    with pytest.raises(Kill):
+        _train(ds, cfg, fold.train_idx, BranchProbes(("face", "bio")), checkpoint_dir=tmp_path, callbacks=[kill])
+    saved = torch.load(tmp_path / "last.pt", weights_only=False)["history"]
+    assert len(saved) == 1 and np.isfinite(saved[0]["probe_bio_val_loss"])
+    probes = BranchProbes(("face", "bio"))
+    probes.fitted = {2: {"face": None, "bio": None}}
+    probes._eval = {"face": [np.zeros((3, D))], "bio": [np.zeros((3, D))]}
+    assert np.isnan(probes.predict(1)["probe_face"]).all()  # a probe not kept is NaN, never another epoch's
+    with pytest.raises(ValueError, match="features"):
+        probes.batch(True, None, torch.zeros(3))
+
+
 def test_probes_show_which_branch_memorises(data):
     ds, meta, y, fold = data
     out = sweep.run_fold(build(), ds, meta, fold, config(), labels=y)
     last = out.history.iloc[-1]
-    # the distractor's features fit the training trials better and new trials worse than the face's
-    assert last["probe_bio_train_loss"] < last["probe_face_train_loss"]
+    # the distractor's features recognise the training trials better and new trials worse than the face's
+    assert last["probe_bio_train_accuracy"] > last["probe_face_train_accuracy"]
     assert last["probe_bio_val_loss"] > last["probe_face_val_loss"]
+    assert last["probe_bio_val_accuracy"] < last["probe_bio_train_accuracy"]
     assert out.predictions[["probe_face", "probe_bio"]].notna().all().all()
     assert len(out.predictions) == len(fold.test_idx)
 
@@ -182,7 +208,7 @@ def test_mixing_weight_prefers_the_right_model_and_mix_falls_back_to_bio():
     y = np.array([1, 0, 1, 0, 1, 0])
     good, bad = np.where(y == 1, 0.8, 0.2), np.full(6, 0.5)
     w, table = mixing_weight(good, bad, y)
-    assert w == 1.0 and len(table) == 11
+    assert w == 1.0 and len(table) == 11 and table["loss"].idxmin() == 10
     assert mixing_weight(bad, good, y)[0] == 0.0
     assert mix(np.array([np.nan, 1.0]), np.array([0.2, 0.0]), 0.5).tolist() == [0.2, 0.5]
 
@@ -274,14 +300,46 @@ def test_ogm_lowers_the_leading_distractors_learning_rate(data):
         sweep.run_fold(build(("bio",)), ds, meta, fold, cfg.replace(modalities=("bio",)), labels=y)
 
 
-def test_ogm_noise_is_reproducible_across_a_resume(data, tmp_path):
+def test_ogm_resumed_from_a_checkpoint_ends_as_an_uninterrupted_run(data, tmp_path):
     ds, meta, y, fold = data
-    cfg = config(epochs=2, balance=BalanceConfig(method="ogm-ge"))
-    seed_everything(0)
-    a = sweep.run_fold(build(), ds, meta, fold, cfg, labels=y)
-    seed_everything(0)
-    b = sweep.run_fold(build(), ds, meta, fold, cfg, labels=y)
-    np.testing.assert_array_equal(a.predictions["y_score"], b.predictions["y_score"])
+    cfg = config(epochs=3, balance=BalanceConfig(method="ogm-ge"))
+    full, h_full = _train(ds, cfg, fold.train_idx, checkpoint_dir=tmp_path / "a")
+
+    class Kill(Exception):
+        pass
+
+    def kill_after_1(trainer, rec):
+        if rec["epoch"] == 1:
+            raise Kill
+
+    with pytest.raises(Kill):
+        _train(ds, cfg, fold.train_idx, checkpoint_dir=tmp_path / "b", callbacks=[kill_after_1])
+    resumed, h_res = _train(ds, cfg, fold.train_idx, checkpoint_dir=tmp_path / "b")
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["ogm_coeff_bio"] for r in h_full] == [r["ogm_coeff_bio"] for r in h_res]
+
+
+def test_alone_reads_autocast_features_and_leaves_the_gate_as_it_was():
+    from emolab.models.fusion import GatedFusion
+
+    model = MultimodalModel(FaceEncoder(), BioEncoder(), GatedFusion([D, D], hidden=(8,), dropout=0.0))
+    x = Imbalanced(n_trials=2, n_segments=2)
+    model(face=x.face, bio=x.bio)
+    gate = model.fusion.last_gate.clone()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(face=x.face, bio=x.bio, return_branches=True)
+    assert out.features["face"].dtype == torch.bfloat16
+    model.fusion.last_gate = gate
+    alone = model.alone(out.features)
+    assert alone["face"].dtype == torch.float32 and torch.equal(model.fusion.last_gate, gate)
+    # a head that reads only the face: the face alone answers as the whole model, the bio alone does not
+    model.fusion = ConcatFusion([D, D], hidden=(4,), dropout=0.0)
+    with torch.no_grad():
+        model.fusion.classifier[0].weight[:, D:] = 0
+    full = model(face=x.face, bio=x.bio, return_branches=True)
+    alone = model.alone(full.features)
+    assert torch.allclose(alone["face"], full.logits, atol=1e-6) and not torch.allclose(alone["bio"], full.logits)
 
 
 # --------------------------------------------------------------------------- modality dropout

@@ -73,7 +73,8 @@ def fusion_branches(predictions: pd.DataFrame, *, index: Sequence[str] = ("model
 
 
 def fusion_branch_verdicts(branches: pd.DataFrame, *, tolerance: float = 0.02,
-                           index: Sequence[str] = ("model", "task", "protocol")) -> pd.DataFrame:
+                           index: Sequence[str] = ("model", "task", "protocol"),
+                           probes: bool = False) -> pd.DataFrame:  # fmt: skip
     """Read :func:`fusion_branches` in words: did the fused output keep up with its best branch,
     and if not, which branch did its head follow?
 
@@ -81,6 +82,11 @@ def fusion_branch_verdicts(branches: pd.DataFrame, *, tolerance: float = 0.02,
     branch whose own classifier scored highest), ``followed`` (the branch whose answers the fused
     output shares most often) and its ``agreement``, ``keeps_up`` (fused at least the best branch
     minus ``tolerance``), ``follows_best`` and a ``sentence`` with the numbers.
+
+    With ``probes=True`` (branches read by linear probes, ``fusion_branches(prefix="probe_")``)
+    the sentences say what a linear read-out of each encoder answered, and leave out the size of
+    the logits: a probe's logit scale comes from its own regularisation, not from how strongly the
+    fusion head hears that branch.
     """
     idx = list(index)
     rows = []
@@ -94,11 +100,17 @@ def fusion_branch_verdicts(branches: pd.DataFrame, *, tolerance: float = 0.02,
         head = ", ".join(str(v) for v in group_columns(idx, key).values())
         sentence = (f"{head}: fused {fused['accuracy']:.3f}; {alone}. The fused output gives the {followed} "
                     f"branch's answer on {parts.loc[followed, 'agreement']:.0%} of the test segments"
-                    + "".join(f" (the {b} branch's on {parts.loc[b, 'agreement']:.0%})" for b in other)
-                    + f"; mean |logit| on them: "
-                    + ", ".join(f"{b} {parts.loc[b, 'mean_abs_logit']:.1f}" for b in parts.index) + ". ")  # fmt: skip
+                    + "".join(f" (the {b} branch's on {parts.loc[b, 'agreement']:.0%})" for b in other))  # fmt: skip
+        if probes:
+            sentence = sentence.replace(" branch alone ", " probe ") + ". "
+        else:
+            sentence += "; mean |logit| on them: " + ", ".join(
+                f"{b} {parts.loc[b, 'mean_abs_logit']:.1f}" for b in parts.index) + ". "  # fmt: skip
         if keeps_up:
             sentence += f"The fusion keeps up with its best branch ({best})."
+        elif probes:
+            sentence += (f"A linear read-out of the {best} encoder does better than the fusion"
+                         + (f", whose output follows the {followed} branch." if followed != best else "."))  # fmt: skip
         elif followed != best:
             louder = parts.loc[followed, "mean_abs_logit"] > parts.loc[best, "mean_abs_logit"]
             sentence += (f"The {best} encoder learned, but the fusion head follows the {followed} branch"

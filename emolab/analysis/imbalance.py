@@ -18,7 +18,7 @@ import pandas as pd
 
 from emolab.experiments.summaries import fusion_gains
 
-__all__ = ["probe_curves", "fit_speed", "remedy_table", "run_times"]
+__all__ = ["MATCHED_ARMS", "probe_curves", "fit_speed", "remedy_table", "run_times"]
 
 _PROBE = "probe_"
 
@@ -44,7 +44,7 @@ def probe_curves(histories: pd.DataFrame, *, arm: str | None = None) -> pd.DataF
     long = h.melt(id_vars=keys, value_vars=cols, var_name="measure", value_name="value")
     parts = long["measure"].str.removeprefix(_PROBE).str.split("_", n=2, expand=True)
     long = long.assign(modality=parts[0], split=parts[1], metric=parts[2]).drop(columns="measure")
-    out = long.pivot_table(index=[*keys, "modality", "split"], columns="metric", values="value").reset_index()
+    out = long.pivot(index=[*keys, "modality", "split"], columns="metric", values="value").reset_index()
     out.columns.name = None
     return out.assign(arm=arm) if arm is not None else out
 
@@ -71,9 +71,16 @@ def fit_speed(curves: pd.DataFrame, *, threshold: float = 0.9,
             .reset_index())  # fmt: skip
 
 
+#: The arm each remedy differs from in one factor only, where that is not joint training:
+#: Gradient Blending weighs the losses of the same heads the auxiliary-heads arm adds unweighted.
+MATCHED_ARMS = {"gradient blending": "auxiliary heads"}
+
+
 def remedy_table(arms: Mapping[str, pd.DataFrame], halves: pd.DataFrame, *, reference: str = "joint",
-                 fused: str = "face+bio", confidence: float = 0.95) -> pd.DataFrame:  # fmt: skip
-    """Every arm against joint training and against the better single modality.
+                 fused: str = "face+bio", confidence: float = 0.95,
+                 matched: Mapping[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Every arm against joint training, against the arm it differs from in one factor only, and
+    against the better single modality.
 
     Parameters
     ----------
@@ -89,28 +96,38 @@ def remedy_table(arms: Mapping[str, pd.DataFrame], halves: pd.DataFrame, *, refe
         One row per arm × model × task × protocol: ``accuracy`` (mean over subjects of each
         subject's pooled folds), ``vs_joint`` with ``vs_joint_low``/``vs_joint_high`` (per-subject
         difference from the reference arm, Student-t interval; 0 for the reference itself),
+        ``matched`` (the arm it differs from in one factor only: :data:`MATCHED_ARMS`, else the
+        reference) with ``vs_matched``, ``vs_matched_low``, ``vs_matched_high``,
         ``best_single``, ``best_single_accuracy`` and ``vs_best`` with its interval
-        (:func:`~emolab.experiments.fusion_gains`), ``n_subjects``.
+        (:func:`~emolab.experiments.fusion_gains`), ``n_subjects`` (subjects of the arm; the
+        paired differences use those the compared arm has too).
     """
     from emolab.train.metrics import mean_ci, pool_folds
 
     if reference not in arms:
         raise KeyError(f"the arms {sorted(arms)} hold no reference arm {reference!r}")
+    matched = dict(MATCHED_ARMS if matched is None else matched)
     idx = ["model", "task", "protocol"]
-    pooled = {name: pool_folds(rows, [*idx], "subject") for name, rows in arms.items()}
-    ref = pooled[reference].set_index([*idx, "subject"])["accuracy"]
+    pooled = {name: pool_folds(rows, [*idx], "subject").set_index([*idx, "subject"])["accuracy"]
+              for name, rows in arms.items()}  # fmt: skip
+
+    def paired(a: pd.Series, other: str) -> tuple[float, float, float]:
+        b = pooled[other]
+        both = a.index.intersection(b.index)
+        return mean_ci((a[both] - b[both]).to_numpy(), confidence=confidence)
+
     rows = []
     for name, rows_arm in arms.items():
         gains = fusion_gains(pd.concat([halves[halves["modalities"] != fused], rows_arm], ignore_index=True),
                              fused=fused, confidence=confidence).set_index(idx)  # fmt: skip
-        acc = pooled[name].set_index([*idx, "subject"])["accuracy"]
-        for key, a in acc.groupby(level=idx):
-            both = a.index.intersection(ref.index)
-            diff = (a[both] - ref[both]).to_numpy()
-            m, lo, hi = mean_ci(diff, confidence=confidence) if name != reference else (0.0, 0.0, 0.0)
+        other = matched.get(name, reference) if matched.get(name) in arms else reference
+        for key, a in pooled[name].groupby(level=idx):
+            m, lo, hi = paired(a, reference) if name != reference else (0.0, 0.0, 0.0)
+            mm, mlo, mhi = paired(a, other) if name != other else (0.0, 0.0, 0.0)
             g = gains.loc[key] if key in gains.index else None
             rows.append({"arm": name, **dict(zip(idx, key)), "accuracy": float(a.mean()), "vs_joint": m,
-                         "vs_joint_low": lo, "vs_joint_high": hi,
+                         "vs_joint_low": lo, "vs_joint_high": hi, "matched": other, "vs_matched": mm,
+                         "vs_matched_low": mlo, "vs_matched_high": mhi,
                          "best_single": None if g is None else g["best_single"],
                          "best_single_accuracy": np.nan if g is None else g["best_single_accuracy"],
                          "vs_best": np.nan if g is None else g["gain"],

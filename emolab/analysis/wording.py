@@ -151,6 +151,10 @@ def remedy_sentences(table: pd.DataFrame, *, reference: str = "joint") -> list[s
             word = relation(r["vs_joint_low"], r["vs_joint_high"])
             parts.append(f"against {reference} training {r['vs_joint']:+.3f} "
                          f"{_interval(r, 'vs_joint_low', 'vs_joint_high')}, {word} it")  # fmt: skip
+        if r.get("matched", reference) not in (reference, r["arm"]):
+            word = relation(r["vs_matched_low"], r["vs_matched_high"])
+            parts.append(f"against {r['matched']} (the same heads, unweighted) {r['vs_matched']:+.3f} "
+                         f"{_interval(r, 'vs_matched_low', 'vs_matched_high')}, {word} it")  # fmt: skip
         if isinstance(r["best_single"], str):
             word = relation(r["vs_best_low"], r["vs_best_high"])
             parts.append(f"against the better half ({r['best_single']} {r['best_single_accuracy']:.3f}) "

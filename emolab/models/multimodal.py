@@ -189,10 +189,13 @@ class MultimodalModel(nn.Module):
         head does not have; zeroing the other modality's features (what modality dropout does)
         asks any head the same question.  Computed without gradients, with the head in evaluation
         mode (no dropout, so no random number is drawn and the training's random stream is left
-        as it was).
+        as it was), in the head's parameter dtype (features of an autocast pass are cast); what
+        a head keeps of its last forward pass (``last_gate``, ``last_logits``) is restored.
         """
-        feats = self._standardize([features[m] for m in self.modalities])
+        dtype = next(self.fusion.parameters()).dtype  # features from an autocast pass may be bf16/fp16
+        feats = self._standardize([features[m].to(dtype) for m in self.modalities])
         was_training = self.fusion.training
+        kept = {k: getattr(self.fusion, k) for k in ("last_gate", "last_logits") if hasattr(self.fusion, k)}
         self.fusion.eval()
         try:
             out = {}
@@ -201,6 +204,8 @@ class MultimodalModel(nn.Module):
                 out[m] = self.fusion(only)  # (B, n_outputs)
         finally:
             self.fusion.train(was_training)
+            for k, v in kept.items():  # what the head keeps of its last real forward pass stays so
+                setattr(self.fusion, k, v)
         return out
 
     def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -6,9 +6,10 @@ training data fastest can carry the loss alone and leave the other encoder under
 :cite:p:`wang2020makes,peng2022balanced,du2023unimodal`.  This module holds the pieces:
 
 * :class:`BranchProbes` — a linear probe on each encoder's features, fitted after every epoch
-  on the features the training batches produced and scored on the validation rows: how well, and
-  how fast, each branch alone fits its training trials.  The probes read detached features and
-  draw no random number, so measuring changes nothing in the training (tested).
+  on the features the training batches produced, scored on held-out segments of the training
+  trials and on the validation rows: how well, and how fast, each branch alone fits its training
+  trials, and how much of that carries to new ones.  The probes read copies of detached features
+  and draw from no torch random stream, so measuring changes nothing in the training (tested).
 * :class:`GradientModulation` — OGM-GE :cite:p:`peng2022balanced` adapted to Adam.
 * :func:`blending_weights` — Gradient Blending's loss weights from a pilot run
   :cite:p:`wang2020makes`.
@@ -33,7 +34,7 @@ from emolab._logging import logger
 from emolab.models.multimodal import ModelOutput
 from emolab.train.protocols import validation_split
 
-__all__ = ["BranchProbes", "GradientModulation", "HEADS", "blending_weights", "encoder_param_groups",
+__all__ = ["BranchProbes", "GradientModulation", "HEADS", "blending_terms", "blending_weights", "encoder_param_groups",
            "head_losses", "inner_split", "mix", "mixing_weight"]  # fmt: skip
 
 #: The heads of a fused model with auxiliary heads, as Gradient Blending weighs them.
@@ -65,26 +66,33 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 class BranchProbes:
     """Linear probes on each encoder's features, fitted after every epoch (a diagnostic).
 
-    Pass it to :class:`~emolab.train.trainer.Trainer` as an observer *and* as the first callback
-    (:func:`~emolab.train.sweep.run_fold` does so for every model with two encoders).  During an
-    epoch it keeps the detached features of every training batch (:attr:`ModelOutput.features
-    <emolab.models.ModelOutput>`, ``(B, D_m)`` per modality) with their targets, and those of the
-    evaluation passes (the validation rows).  At the end of the epoch it fits, per modality, a
-    logistic regression on the standardised training features and writes to the epoch's record:
+    Pass it to :class:`~emolab.train.trainer.Trainer` as an observer
+    (:func:`~emolab.train.sweep.run_fold` does so for every fused
+    :class:`~emolab.models.MultimodalModel`).  During an epoch it keeps a copy of the detached
+    features of every training batch (:attr:`ModelOutput.features <emolab.models.ModelOutput>`,
+    ``(B, D_m)`` per modality) with their targets, and those of the evaluation passes (the
+    validation rows).  At the end of the epoch, before the epoch is recorded and checkpointed, it
+    fits per modality a logistic regression on the standardised features and writes to the
+    epoch's record:
 
     ``probe_<m>_train_loss`` / ``probe_<m>_train_accuracy``
-        binary cross-entropy and accuracy on the training features it was fitted on: how well a
-        linear read-out of that encoder alone fits the training trials;
+        binary cross-entropy and accuracy on segments of the *training trials*, each scored by a
+        probe fitted on the other training segments (``n_folds``-fold over segments, so the
+        segments of one trial sit on both sides): how well a linear read-out of that encoder
+        recognises the trials it trains on.  Not scored on the rows it was fitted on: with a few
+        dozen rows and 64-128 features, a probe fits even random features perfectly;
     ``probe_<m>_val_loss`` / ``probe_<m>_val_accuracy``
-        the same on the validation rows (NaN without them).
+        a probe fitted on all training segments, scored on the validation rows (new trials;
+        NaN without them).
 
+    The gap between the two is how much of a branch's fit is particular to the training trials.
     The features of a training batch are those the fusion head saw (training mode: dropout and
     augmentation on), collected as the weights change through the epoch; a cheap stand-in for a
     second pass over the training rows, which would cost a third of an epoch.  Nothing here draws
-    a random number or touches a gradient, so a model trains identically with or without probes.
-    After :meth:`Trainer.predict <emolab.train.trainer.Trainer.predict>` on the test rows,
-    :meth:`predict` gives each probe's logits on them (the probe of the epoch whose weights the
-    trainer kept).
+    from torch's random streams or touches a gradient, so a model trains identically with or
+    without probes (``tests/test_balance.py``).  After :meth:`Trainer.predict
+    <emolab.train.trainer.Trainer.predict>` on the test rows, :meth:`predict` gives each
+    probe's logits on them (the probe of the epoch whose weights the trainer kept).
 
     Parameters
     ----------
@@ -93,11 +101,15 @@ class BranchProbes:
     C : float
         Inverse L2 strength of the logistic regressions (scikit-learn's default; the intercept is
         not penalised).
+    n_folds : int
+        Folds over the training segments for the training measures.
+    seed : int
+        Seeds the assignment of training segments to those folds (NumPy, not torch).
     """
 
-    def __init__(self, modalities: Sequence[str], *, C: float = 1.0) -> None:
+    def __init__(self, modalities: Sequence[str], *, C: float = 1.0, n_folds: int = 3, seed: int = 0) -> None:
         self.modalities = tuple(modalities)
-        self.C = float(C)
+        self.C, self.n_folds, self.seed = float(C), int(n_folds), int(seed)
         self.fitted: dict[int, dict[str, object]] = {}  # epoch -> {modality: pipeline or None}
         self._epoch_open = False
         self._reset()
@@ -111,16 +123,19 @@ class BranchProbes:
             self._y_eval: list[np.ndarray] = []
 
     def batch(self, training: bool, out: ModelOutput | None, y: torch.Tensor) -> None:
-        """Keep one batch's features (the trainer calls this after every forward pass)."""
-        if out is None or not out.features:
-            return
+        """Keep a copy of one batch's features (the trainer calls this after every forward pass).
+
+        Raises ``ValueError`` when the model returned no features of its modalities."""
+        if out is None or any(m not in out.features for m in self.modalities):
+            raise ValueError(f"BranchProbes needs each encoder's features {self.modalities} in the model's "
+                             f"ModelOutput (a MultimodalModel called with return_branches=True)")  # fmt: skip
         if training and not self._epoch_open:  # a new epoch: the evaluation rows start afresh
             self._reset()
             self._epoch_open = True
         buf, ys = (self._train, self._y_train) if training else (self._eval, self._y_eval)
         for m in self.modalities:
-            buf[m].append(out.features[m].detach().float().cpu().numpy())
-        ys.append(y.detach().float().cpu().numpy())
+            buf[m].append(out.features[m].detach().float().cpu().numpy().copy())
+        ys.append(y.detach().float().cpu().numpy().copy())
 
     def _fit(self, X: np.ndarray, y: np.ndarray):
         from sklearn.linear_model import LogisticRegression
@@ -133,21 +148,38 @@ class BranchProbes:
         probe = LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=100)
         return make_pipeline(StandardScaler(), probe).fit(X, y)
 
-    def __call__(self, trainer, record: dict) -> None:
-        """Epoch end: fit each probe and write its losses and accuracies into ``record``."""
+    def _cross_fit(self, X: np.ndarray, y: np.ndarray, epoch: int) -> np.ndarray:
+        """Each training segment's probability from a probe fitted on the other folds (NaN where a
+        fold's complement holds one class)."""
+        rng = np.random.default_rng(self.seed * 1_000_003 + epoch)
+        folds = rng.permutation(len(y)) % self.n_folds
+        p = np.full(len(y), np.nan)
+        for k in range(self.n_folds):
+            probe = self._fit(X[folds != k], y[folds != k])
+            if probe is not None and (folds == k).any():
+                p[folds == k] = probe.predict_proba(X[folds == k])[:, 1]
+        return p
+
+    def epoch_end(self, trainer, record: dict) -> None:
+        """Fit each probe and write its losses and accuracies into ``record`` (the trainer calls
+        this at the end of every epoch, before recording and checkpointing it)."""
         epoch = int(record["epoch"])
         y_tr = np.concatenate(self._y_train) if self._y_train else np.zeros(0)
         y_ev = np.concatenate(self._y_eval) if self._y_eval else np.zeros(0)
         self.fitted[epoch] = {}
         for m in self.modalities:
             stats = dict.fromkeys(("train_loss", "train_accuracy", "val_loss", "val_accuracy"), float("nan"))
-            probe = self._fit(np.concatenate(self._train[m]), y_tr) if len(y_tr) else None
+            X_tr = np.concatenate(self._train[m]) if self._train[m] else np.zeros((0, 1))
+            probe = self._fit(X_tr, y_tr) if len(y_tr) else None
             self.fitted[epoch][m] = probe
             if probe is not None:
-                for split, X, y in (("train", self._train[m], y_tr), ("val", self._eval[m], y_ev)):
-                    if len(y):
-                        p = probe.predict_proba(np.concatenate(X))[:, 1]
-                        stats[f"{split}_loss"], stats[f"{split}_accuracy"] = _log_loss(y, p), float(np.mean((p >= 0.5) == y))
+                p = self._cross_fit(X_tr, y_tr, epoch)
+                ok = ~np.isnan(p)
+                if ok.any():
+                    stats["train_loss"], stats["train_accuracy"] = _log_loss(y_tr[ok], p[ok]), float(np.mean((p[ok] >= 0.5) == y_tr[ok]))
+                if len(y_ev):
+                    q = probe.predict_proba(np.concatenate(self._eval[m]))[:, 1]
+                    stats["val_loss"], stats["val_accuracy"] = _log_loss(y_ev, q), float(np.mean((q >= 0.5) == y_ev))
             record.update({f"probe_{m}_{k}": v for k, v in stats.items()})
         self._epoch_open = False
         self._reset("eval")
@@ -158,18 +190,23 @@ class BranchProbes:
 
     def predict(self, epoch: int | None) -> dict[str, np.ndarray]:
         """Each probe's logits on the rows of the evaluation passes since :meth:`start_test`,
-        ``{"probe_face": (n,), "probe_bio": (n,)}`` (NaN where the probe could not be fitted),
-        with the probes of ``epoch`` (the trainer's ``best_epoch``; ``None``: the last)."""
+        ``{"probe_face": (n,), "probe_bio": (n,)}``, with the probes of ``epoch`` (the trainer's
+        ``best_epoch``; ``None``: the last).  NaN where the probe could not be fitted (one
+        class), and everywhere, with a warning, when ``epoch`` was trained before a resume from a
+        checkpoint (its probes are not kept)."""
         if not self.fitted:
             return {}
-        # a run resumed from a checkpoint has no probes of the epochs before it: the last ones then
-        probes = self.fitted.get(max(self.fitted) if epoch is None else int(epoch)) or self.fitted[max(self.fitted)]
+        epoch = max(self.fitted) if epoch is None else int(epoch)
+        probes = self.fitted.get(epoch)
+        if probes is None:
+            logger.warning("BranchProbes: epoch %d was trained before the run resumed, its probes are not kept; "
+                           "the probes' test logits are NaN", epoch)  # fmt: skip
         out = {}
         for m in self.modalities:
             if not self._eval[m]:
                 return {}
             X = np.concatenate(self._eval[m])
-            probe = probes[m]
+            probe = None if probes is None else probes[m]
             out[f"probe_{m}"] = (np.full(len(X), np.nan) if probe is None
                                  else probe.decision_function(X).astype(np.float64))  # fmt: skip
         return out
@@ -208,7 +245,10 @@ class GradientModulation:
     encoder's *learning rate* is multiplied by ``k_u`` instead, which Adam does not undo (ours).
     With ``noise``, Gaussian noise with each parameter's gradient standard deviation is added to
     the encoders' gradients (the paper's GE), drawn from a generator seeded by the training seed
-    and the epoch.
+    and the epoch.  Two differences from the authors' code, both ours: the noise goes to every
+    encoder parameter with more than one element (their code: the convolution kernels), and it
+    is added to the unscaled gradient, so under Adam it is slowed by the same learning-rate
+    factor as the gradient.
 
     Every step's coefficients are kept; :meth:`epoch_record` gives the epoch's means
     (``ogm_coeff_face``, ``ogm_coeff_bio``, ``ogm_ratio``: mean face/bio score ratio,
@@ -287,6 +327,24 @@ class GradientModulation:
 
 
 # ---------------------------------------------------------------------------------- blending
+def blending_terms(curves: pd.DataFrame) -> pd.DataFrame:
+    """Gradient Blending's two measurements per head from a pilot's curves (see
+    :func:`blending_weights` for ``curves``): ``gain`` = held-out loss at the first row minus at
+    the last, ``overfit`` = growth of (held-out minus training loss) between them; one row per
+    head.  ``ValueError`` when a loss is missing or not finite."""
+    need = {"epoch", "head", "train_loss", "held_loss"}
+    if not need <= set(curves.columns):
+        raise ValueError(f"pilot curves need columns {sorted(need)}, got {sorted(curves.columns)}")
+    if not np.isfinite(curves[["train_loss", "held_loss"]].to_numpy(dtype=float)).all():
+        raise ValueError("the pilot's losses hold NaN or infinite values; its weights cannot be measured")
+    rows = {}
+    for head, g in curves.sort_values("epoch").groupby("head", sort=False):
+        first, last = g.iloc[0], g.iloc[-1]
+        rows[head] = {"gain": first["held_loss"] - last["held_loss"],
+                      "overfit": (last["held_loss"] - last["train_loss"]) - (first["held_loss"] - first["train_loss"])}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def blending_weights(curves: pd.DataFrame, *, floor: float = 1e-3, min_fused: float = 0.01) -> dict[str, float]:
     """Gradient Blending's loss weights from a pilot run :cite:p:`wang2020makes`.
 
@@ -296,7 +354,9 @@ def blending_weights(curves: pd.DataFrame, *, floor: float = 1e-3, min_fused: fl
     proportional to ``G_k / O_k**2``: a head whose held-out loss falls while its training loss
     falls no faster gets much, a head that mostly memorises gets little.  ``G_k <= 0`` gives 0
     (the head did not generalise); ``O_k`` is floored at ``floor`` (ours: a head that did not
-    overfit at all would otherwise take the whole weight from a division by zero).  The weights
+    overfit at all would otherwise take the whole weight from a division by zero; with the floor
+    such a head still takes nearly all of it, which is what the formula says of a head that
+    generalises without overfitting).  The weights
     sum to 1; when no head generalised, they are equal (and a warning says so).  The fused head,
     through which the model answers, keeps at least ``min_fused`` (ours): with weight 0 it would
     never train; under Adam a head's own parameters learn at the same pace for any positive
@@ -315,15 +375,8 @@ def blending_weights(curves: pd.DataFrame, *, floor: float = 1e-3, min_fused: fl
     dict
         ``{head: weight}``.
     """
-    need = {"epoch", "head", "train_loss", "held_loss"}
-    if not need <= set(curves.columns):
-        raise ValueError(f"pilot curves need columns {sorted(need)}, got {sorted(curves.columns)}")
-    raw = {}
-    for head, g in curves.sort_values("epoch").groupby("head", sort=False):
-        first, last = g.iloc[0], g.iloc[-1]
-        gain = first["held_loss"] - last["held_loss"]
-        over = (last["held_loss"] - last["train_loss"]) - (first["held_loss"] - first["train_loss"])
-        raw[head] = gain / max(over, floor) ** 2 if gain > 0 else 0.0
+    terms = blending_terms(curves)
+    raw = {head: (g / max(o, floor) ** 2 if g > 0 else 0.0) for head, (g, o) in terms.iterrows()}
     total = sum(raw.values())
     if total <= 0:
         logger.warning("gradient blending: no head's held-out loss fell in the pilot; the heads are weighted equally")

@@ -67,7 +67,8 @@ __all__ = ["CELL_FORMAT", "Cell", "CellDir", "CellOutput", "ClaimQueue", "cell_d
 #: 2: fused models with auxiliary heads save each branch's logits (``logits_face``, ``logits_bio``).
 #: 3: fused models save their linear probes' losses per epoch (``probe_<m>_*``) and logits
 #: (``probe_face``, ``probe_bio``; :class:`~emolab.train.balance.BranchProbes`).
-CELL_FORMAT = 3
+#: 4: the probes' training measures are scored on training segments they were not fitted on.
+CELL_FORMAT = 4
 
 
 def resolve(dotted: str) -> Callable:
@@ -212,9 +213,14 @@ class CellDir:
     def save_outputs(self, out: CellOutput) -> None:
         """Write a finished cell's history, predictions and timings into the folder."""
         self.path.mkdir(parents=True, exist_ok=True)
-        out.history.to_csv(self.history_path, index=False)
-        out.predictions.to_csv(self.predictions_path, index=False)
-        self.timings_path.write_text(json.dumps(out.timings))
+        # each file whole or not at all (a reader such as a late ensemble may look meanwhile);
+        # timings.json last: its presence says the others are complete
+        for path, write in ((self.history_path, lambda p: out.history.to_csv(p, index=False)),
+                            (self.predictions_path, lambda p: out.predictions.to_csv(p, index=False)),
+                            (self.timings_path, lambda p: p.write_text(json.dumps(out.timings)))):  # fmt: skip
+            tmp = path.with_name(path.name + ".tmp")
+            write(tmp)
+            os.replace(tmp, path)
 
     def load_outputs(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(history, predictions)`` DataFrames the finished cell left in its folder."""

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from emolab._logging import logger, use_log_level
+from emolab.models.multimodal import MultimodalModel
 from emolab.store.dataset import META_KEYS
 from emolab.train.batches import InMemorySegments
 from emolab.train.cells import (  # noqa: F401 - cell_dir, load_cell_outputs: the sweep's readers
@@ -43,6 +44,7 @@ from emolab.train.cells import (  # noqa: F401 - cell_dir, load_cell_outputs: th
 )
 from emolab.train.balance import (
     BranchProbes,
+    blending_terms,
     blending_weights,
     head_losses,
     inner_split,
@@ -121,7 +123,7 @@ def run_fold(
 ) -> FoldOutput:
     """Train ``model`` on ``fold.train_idx`` and evaluate it once on ``fold.test_idx``.
 
-    A model with two modalities is watched by linear probes on each encoder's features
+    A fused :class:`~emolab.models.MultimodalModel` is watched by linear probes on each encoder's features
     (:class:`~emolab.train.balance.BranchProbes`): its history gets ``probe_<m>_*`` columns per
     epoch and its predictions each probe's logit (``probe_face``, ``probe_bio``).  Its
     ``config.balance`` (:class:`~emolab.train.config.BalanceConfig`) must be ``None``, ``"joint"``
@@ -170,9 +172,9 @@ def run_fold(
     t0 = time.perf_counter()
     subset, fit_set = fold_subsets(dataset, y, config, fit_idx)
     val_set = subset(val_idx)
-    # the probes read each batch's features first, before any other callback evaluates more rows
-    probes = BranchProbes(config.modalities) if len(config.modalities) > 1 else None
-    callbacks = [*([probes] if probes is not None else []), *callbacks]
+    probes = None
+    if len(config.modalities) > 1 and isinstance(model, MultimodalModel):
+        probes = BranchProbes(config.modalities, seed=config.seed)
     if score_each_epoch is not None:
         callbacks = [*callbacks, _EpochScore(subset(np.asarray(score_each_epoch)))]
     timings["gather"] = time.perf_counter() - t0
@@ -295,7 +297,8 @@ def run_balanced_fold(
     FoldOutput
         Its ``history`` holds every training's epochs with a ``stage`` column (``"face
         (held-out)"``, ``"pilot"``, ``"train"`` ...) and the chosen weights as columns
-        (``mix_weight_face``; ``blend_weight_<head>``); its predictions the fused answer
+        (``mix_weight_face``; ``blend_weight_<head>`` with each head's ``blend_gain_<head>`` and
+        ``blend_overfit_<head>``); its predictions the fused answer
         (``logits``, ``y_score``) and each branch's (``logits_face``, ``logits_bio``).
     """
     bal = config.balance
@@ -313,14 +316,15 @@ def run_balanced_fold(
         out = _late_ensemble(build, dataset, meta, fold, inner, config, y, members or {}, verbose)
     else:
         out = _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_dir, verbose)
-    out.train_seconds = time.perf_counter() - t0
+    # the members' training counts whether it ran here or in the cells whose predictions were reused
+    out.train_seconds = time.perf_counter() - t0 + out.timings.get("reused_member_seconds", 0.0)
     return out
 
 
 def _late_ensemble(build, dataset, meta, fold, inner, config, y, members, verbose) -> FoldOutput:
     histories, held, test = [], {}, {}
     test_rows = meta.iloc[np.asarray(fold.test_idx)]
-    n_fit, device = 0, "cpu"
+    device, reused_seconds = "cpu", 0.0
     for m in config.modalities:
         cfg = config.replace(modalities=(m,), balance=None)
         seed_everything(cfg.seed)
@@ -329,12 +333,13 @@ def _late_ensemble(build, dataset, meta, fold, inner, config, y, members, verbos
         histories.append(o.history.assign(stage=f"{m} (held-out trials)"))
         if m in members:
             test[m] = _scores(members[m], test_rows)
+            reused_seconds += float(members[m].attrs.get("fit_seconds", 0.0))
         else:
             seed_everything(cfg.seed)
             o = run_fold(build((m,)), dataset, meta, fold, cfg, labels=y, verbose=verbose)
             test[m] = _scores(o.predictions, test_rows)
             histories.append(o.history.assign(stage=m))
-            n_fit = max(n_fit, o.n_train)
+        _check_member(m, test[m], test_rows, reused=m in members)
     weight, _ = mixing_weight(held["face"], held["bio"], y[np.asarray(inner.test_idx)], steps=config.balance.mix_steps)
     p = mix(test["face"], test["bio"], weight)
     y_test = y[np.asarray(fold.test_idx)].astype(np.int64)
@@ -342,8 +347,26 @@ def _late_ensemble(build, dataset, meta, fold, inner, config, y, members, verbos
                                 **{f"logits_{m}": _logit(test[m]) for m in ("face", "bio")},
                                 **{k: test_rows[k].to_numpy() for k in META_KEYS if k in test_rows}})  # fmt: skip
     history = pd.concat(histories, ignore_index=True).assign(mix_weight_face=weight)
-    return _balanced_output(predictions, history, n_train=n_fit or len(fold.train_idx), n_val=len(inner.test_idx),
-                            device=device)  # fmt: skip
+    # the members' fit rows, as run_fold carves them (the same whether they were trained here or reused)
+    grouping = config.val_grouping
+    if grouping == "protocol":
+        grouping = get_protocol(fold.protocol).disjoint or "segment"
+    fit_idx, _ = validation_split(meta, np.asarray(fold.train_idx), grouping=grouping, val_fraction=config.val_fraction,
+                                  labels=y, seed=config.seed)  # fmt: skip
+    out = _balanced_output(predictions, history, n_train=len(fit_idx), n_val=len(inner.test_idx), device=device)
+    out.timings["reused_member_seconds"] = reused_seconds
+    return out
+
+
+def _check_member(modality: str, scores: np.ndarray, rows: pd.DataFrame, *, reused: bool) -> None:
+    """A late-ensemble member must answer every test segment (the face model: every one with a
+    detected face); ``ValueError`` naming what is missing otherwise (a truncated file, another fold)."""
+    missing = np.isnan(scores)
+    allowed = ~rows["has_face"].to_numpy(dtype=bool) if modality == "face" and "has_face" in rows else np.zeros(len(rows), bool)
+    if (missing & ~allowed).any():
+        where = "the saved predictions of its unimodal cell" if reused else "its predictions"
+        raise ValueError(f"late ensemble: the {modality} model has no answer for {int((missing & ~allowed).sum())} of "
+                         f"{len(rows)} test segments in {where}; delete that cell's folder to retrain it")  # fmt: skip
 
 
 def _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_dir, verbose) -> FoldOutput:
@@ -367,6 +390,7 @@ def _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_
     measure(trainer, {"epoch": 0})
     trainer.fit(fit_set, None)
     pilot_curves = pd.DataFrame(curves)
+    terms = blending_terms(pilot_curves)
     weights = blending_weights(pilot_curves)
     seed_everything(config.seed)
     main = run_fold(build(config.modalities), dataset, meta, fold, config.replace(balance=None), labels=y,
@@ -374,7 +398,9 @@ def _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_
     wide = pilot_curves.pivot(index="epoch", columns="head", values=["train_loss", "held_loss"])
     wide.columns = [f"pilot_{split}_{head}" for split, head in wide.columns]
     history = pd.concat([wide.reset_index().assign(stage="pilot"), main.history.assign(stage="train")],
-                        ignore_index=True).assign(**{f"blend_weight_{h}": w for h, w in weights.items()})  # fmt: skip
+                        ignore_index=True).assign(**{f"blend_weight_{h}": w for h, w in weights.items()},
+                                                  **{f"blend_gain_{h}": g for h, g in terms["gain"].items()},
+                                                  **{f"blend_overfit_{h}": o for h, o in terms["overfit"].items()})  # fmt: skip
     out = _balanced_output(main.predictions, history, n_train=main.n_train, n_val=main.n_val, device=main.device)
     out.best_epoch = main.best_epoch
     return out
@@ -474,12 +500,14 @@ def member_cell(cell: Cell, modality: str) -> Cell:
 def finished_members(cell: Cell, cells_folder: Path) -> dict[str, pd.DataFrame]:
     """Test predictions of ``cell``'s unimodal members (:func:`member_cell`) that a sweep already
     finished in ``cells_folder`` (``<results folder>/cells``; a folder counts once its
-    ``timings.json``, written last, is there); the others are left out, to be trained."""
+    ``timings.json``, written last, is there); the others are left out, to be trained.  Each
+    frame's ``attrs["fit_seconds"]`` is the member's recorded training time."""
     out = {}
     for m in cell.modalities:
         folder = CellDir(cells_folder / member_cell(cell, m).key)
         if folder.timings_path.is_file() and folder.predictions_path.is_file():
             out[m] = pd.read_csv(folder.predictions_path)
+            out[m].attrs["fit_seconds"] = float(json.loads(folder.timings_path.read_text()).get("fit", 0.0))
     return out
 
 
@@ -508,6 +536,7 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
         out = run_balanced_fold(build, dataset, metadata, fold, config, labels=labels, members=members,
                                 checkpoint_dir=ckpt, verbose=False)  # fmt: skip
         timings["reused_members"] = float(len(members))
+        timings["fit"] = out.train_seconds
     else:
         t0 = time.perf_counter()
         seed_everything(config.seed)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import os
 import random
 import sys
@@ -185,7 +186,9 @@ class Trainer:
         Objects whose ``batch(training, out, y)`` is called after every forward pass, in training
         (``training=True``) and in :meth:`predict`, with the model's
         :class:`~emolab.models.ModelOutput` (``None`` for a model without ``return_branches``)
-        and the targets; they must not change anything (e.g.
+        and the targets, and whose ``epoch_end(trainer, record)``, if they have one, at the end
+        of every epoch before the record is kept and checkpointed (so what they add to it is
+        resumed with it); they must not change anything (e.g.
         :class:`~emolab.train.balance.BranchProbes`).
     loss_weights : dict, optional
         ``{"fused": w, "face": w, "bio": w}``: the training loss is the weighted sum of the fused
@@ -443,6 +446,9 @@ class Trainer:
                 self._done = cfg.keep == "best" and self._bad_epochs >= cfg.patience
             else:
                 self.best_epoch, self._best_state = epoch + 1, None
+            for obs in self.observers:  # their measurements belong to the epoch's record and checkpoint
+                if hasattr(obs, "epoch_end"):
+                    obs.epoch_end(self, rec)
             self._done = self._done or epoch + 1 >= cfg.epochs
             self.history.append(rec)
             bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k in ("train_loss", "val_loss")})
@@ -519,12 +525,19 @@ class Trainer:
         return {**binary_metrics(pred["y_true"], pred["y_score"]), "loss": pred["loss"]}
 
     # --------------------------------------------------------------------------- checkpoints
+    def _fingerprint(self) -> str:
+        """The configuration's fingerprint, with the loss weights when given (Gradient Blending's
+        come from a pilot run: a resumed run with other weights is another run)."""
+        if self.loss_weights is None:
+            return self.config.fingerprint()
+        return self.config.fingerprint() + "|" + json.dumps(self.loss_weights, sort_keys=True)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training exactly (read with ``weights_only=True``)."""
         np_state = np.random.get_state()
         return {
             "format": 1,
-            "fingerprint": self.config.fingerprint(),
+            "fingerprint": self._fingerprint(),
             "config": self.config.to_dict(),
             "epoch": len(self.history),
             "done": self._done,
@@ -561,7 +574,7 @@ class Trainer:
         if not path.is_file():
             return 0
         state = load_checkpoint(path, map_location="cpu")
-        if state.get("fingerprint") != self.config.fingerprint():
+        if state.get("fingerprint") != self._fingerprint():
             raise ValueError(
                 f"{path} was written by a run with another configuration "
                 f"({state.get('config')}); delete the folder or use a new checkpoint_dir"
