@@ -280,7 +280,7 @@ def run_balanced_fold(
     ``"gradient blending"`` :cite:p:`wang2020makes`
         A pilot of the fused model with one head per modality (``auxiliary_heads=True``) is
         trained on the rest of the training trials for ``pilot_epochs``, every head's loss
-        measured before and after each epoch on those rows and on the held-out ones; the loss
+        measured before and after the pilot on those rows and on the held-out ones; the loss
         weights (:func:`~emolab.train.balance.blending_weights`) then weigh the heads' losses
         when the model is trained on the whole fold (:func:`run_fold`).
 
@@ -382,6 +382,9 @@ def _gradient_blending(build, dataset, meta, fold, inner, config, y, checkpoint_
     curves: list[dict] = []
 
     def measure(trainer, record: dict) -> None:
+        # the weights read the first and the last measurement only: the epochs between are skipped
+        if int(record["epoch"]) not in (0, pilot_cfg.epochs):
+            return
         losses = {split: head_losses(trainer.predict(rows)) for split, rows in (("train", fit_set), ("held", held_set))}
         curves.extend({"epoch": int(record["epoch"]), "head": h, "train_loss": losses["train"][h],
                        "held_loss": losses["held"][h]} for h in losses["train"])  # fmt: skip
