@@ -22,6 +22,8 @@ TASK_INDEX = {"valence": 0, "arousal": 1}
 
 #: Values of :attr:`BalanceConfig.method` (:mod:`emolab.train.balance`).
 BALANCE_METHODS = ("joint", "late ensemble", "gradient blending", "ogm-ge")
+#: The methods that train several models in one cell (:func:`emolab.train.sweep.run_balanced_fold`).
+MULTI_MODEL_METHODS = ("late ensemble", "gradient blending")
 
 
 @dataclass

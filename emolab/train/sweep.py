@@ -51,7 +51,7 @@ from emolab.train.balance import (
     mix,
     mixing_weight,
 )
-from emolab.train.config import TrainConfig
+from emolab.train.config import MULTI_MODEL_METHODS, TrainConfig
 from emolab.train.metrics import binary_metrics
 from emolab.train.protocols import (
     Fold,
@@ -150,7 +150,7 @@ def run_fold(
     """
     if len(metadata) != len(dataset):
         raise ValueError(f"metadata has {len(metadata)} rows but the dataset {len(dataset)} items")
-    if config.balance is not None and config.balance.method in ("late ensemble", "gradient blending"):
+    if config.balance is not None and config.balance.method in MULTI_MODEL_METHODS:
         raise ValueError(f"balance method {config.balance.method!r} trains several models: use run_balanced_fold")
     if config.balance is not None and config.balance.method != "joint" and len(config.modalities) < 2:
         raise ValueError(f"balance method {config.balance.method!r} needs a fused model, got modalities "
@@ -163,11 +163,7 @@ def run_fold(
         train_idx, test_idx = train_idx[ok[train_idx]], test_idx[ok[test_idx]]
         if len(test_idx) == 0:
             raise ValueError(f"{fold}: no test segment has a detected face; cannot evaluate a face-only model")
-    grouping = config.val_grouping
-    if grouping == "protocol":
-        grouping = get_protocol(fold.protocol).disjoint or "segment"
-    fit_idx, val_idx = validation_split(meta, train_idx, grouping=grouping,
-                                        val_fraction=config.val_fraction, labels=y, seed=config.seed)
+    fit_idx, val_idx = _fit_and_validation(meta, train_idx, fold, config, y)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     subset, fit_set = fold_subsets(dataset, y, config, fit_idx)
@@ -203,6 +199,17 @@ def run_fold(
         n_val=len(val_idx), n_test=len(test_idx), best_epoch=trainer.best_epoch,
         train_seconds=seconds, device=str(trainer.device), timings=timings,
     )
+
+
+def _fit_and_validation(meta: pd.DataFrame, train_idx: np.ndarray, fold: Fold, config: TrainConfig,
+                        labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The training rows split into fit and validation rows as ``config.val_grouping`` says
+    (``"protocol"``: grouped like the protocol's test fold)."""
+    grouping = config.val_grouping
+    if grouping == "protocol":
+        grouping = get_protocol(fold.protocol).disjoint or "segment"
+    return validation_split(meta, train_idx, grouping=grouping, val_fraction=config.val_fraction, labels=labels,
+                            seed=config.seed)  # fmt: skip
 
 
 def fold_subsets(dataset: Dataset, labels: np.ndarray, config: TrainConfig,
@@ -296,13 +303,13 @@ def run_balanced_fold(
     -------
     FoldOutput
         Its ``history`` holds every training's epochs with a ``stage`` column (``"face
-        (held-out)"``, ``"pilot"``, ``"train"`` ...) and the chosen weights as columns
+        (held-out trials)"``, ``"face"``, ``"pilot"``, ``"train"`` ...) and the chosen weights as columns
         (``mix_weight_face``; ``blend_weight_<head>`` with each head's ``blend_gain_<head>`` and
         ``blend_overfit_<head>``); its predictions the fused answer
         (``logits``, ``y_score``) and each branch's (``logits_face``, ``logits_bio``).
     """
     bal = config.balance
-    if bal is None or bal.method not in ("late ensemble", "gradient blending"):
+    if bal is None or bal.method not in MULTI_MODEL_METHODS:
         raise ValueError(f"run_balanced_fold runs the late ensemble and Gradient Blending, got {bal}")
     if len(config.modalities) < 2:
         raise ValueError(f"{bal.method} needs a fused cell (two modalities), got {config.modalities}")
@@ -348,11 +355,7 @@ def _late_ensemble(build, dataset, meta, fold, inner, config, y, members, verbos
                                 **{k: test_rows[k].to_numpy() for k in META_KEYS if k in test_rows}})  # fmt: skip
     history = pd.concat(histories, ignore_index=True).assign(mix_weight_face=weight)
     # the members' fit rows, as run_fold carves them (the same whether they were trained here or reused)
-    grouping = config.val_grouping
-    if grouping == "protocol":
-        grouping = get_protocol(fold.protocol).disjoint or "segment"
-    fit_idx, _ = validation_split(meta, np.asarray(fold.train_idx), grouping=grouping, val_fraction=config.val_fraction,
-                                  labels=y, seed=config.seed)  # fmt: skip
+    fit_idx, _ = _fit_and_validation(meta, np.asarray(fold.train_idx), fold, config, y)
     out = _balanced_output(predictions, history, n_train=len(fit_idx), n_val=len(inner.test_idx), device=device)
     out.timings["reused_member_seconds"] = reused_seconds
     return out
@@ -528,7 +531,7 @@ def run_cell(cell: Cell, workdir: str | os.PathLike | None = None) -> CellOutput
     fold = cell_fold(cell, metadata, labels=labels)
     timings["folds"] = time.perf_counter() - t0
     ckpt = None if workdir is None else CellDir(Path(workdir), cell.cell_id).checkpoint_dir
-    if config.balance is not None and config.balance.method in ("late ensemble", "gradient blending"):
+    if config.balance is not None and config.balance.method in MULTI_MODEL_METHODS:
         factory = resolve(cell.model_factory)
 
         def build(modalities, **kwargs):

@@ -32,6 +32,15 @@ def _levels(df: pd.DataFrame, col: str | None) -> list:
     return [None] if col is None else list(dict.fromkeys(df[col]))
 
 
+def _panel(df: pd.DataFrame, row: str | None, r, col: str | None, c) -> pd.DataFrame:
+    """The rows of ``df`` drawn in the panel at level ``r`` of ``row`` and ``c`` of ``col``."""
+    if row is not None:
+        df = df[df[row] == r]
+    if col is not None:
+        df = df[df[col] == c]
+    return df
+
+
 def _grid(n_rows: int, n_cols: int, *, width: float = 4.2, height: float = 3.2, **kw):
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(width * n_cols, height * n_rows), squeeze=False, **kw)
     return fig, axes
@@ -74,11 +83,7 @@ def plot_accuracy(
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
-            sub = summary
-            if row is not None:
-                sub = sub[sub[row] == r]
-            if col is not None:
-                sub = sub[sub[col] == c]
+            sub = _panel(summary, row, r, col, c)
             for k, h in enumerate(hues):
                 g = sub[sub[hue] == h].set_index(x) if hue is not None else sub.set_index(x)
                 for xi, xv in enumerate(xs):
@@ -411,11 +416,7 @@ def plot_probe_curves(curves: pd.DataFrame, *, col: str = "arm", row: str = "mod
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
-            sub = curves
-            if row is not None:
-                sub = sub[sub[row] == r]
-            if col is not None:
-                sub = sub[sub[col] == c]
+            sub = _panel(curves, row, r, col, c)
             mean = sub.groupby(["modality", "split", "epoch"])[value].mean().reset_index()
             for (modality, split), g in mean.groupby(["modality", "split"]):
                 ax.plot(g["epoch"], g[value], color=colours.get(modality, "grey"),
